@@ -1,0 +1,7 @@
+"""``python -m patterns``: see :mod:`patterns.cli`."""
+
+import sys
+
+from patterns.cli import main
+
+sys.exit(main())

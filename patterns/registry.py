@@ -1,0 +1,31 @@
+"""The registry: every recipe that honours the ``stream``/``run`` contract, by name.
+
+Everything that says "every pattern" (the conformance suite, the harness, ``compare``, the
+benchmarks) means every entry here. A new recipe registers by adding one line.
+"""
+
+from __future__ import annotations
+
+from patterns import buffered_unordered, scatter_gather, semaphore, worker_pool
+from patterns.core import Pattern
+
+PATTERNS: dict[str, Pattern] = {
+    "scatter_gather": scatter_gather,
+    "worker_pool": worker_pool,
+    "semaphore": semaphore,
+    "buffered_unordered": buffered_unordered,
+}
+
+
+def get_pattern(name: str) -> Pattern:
+    """The pattern called ``name``; ``worker-pool`` and ``worker_pool`` are the same name."""
+    key = name.strip().lower().replace("-", "_")
+    try:
+        return PATTERNS[key]
+    except KeyError:
+        raise KeyError(f"unknown pattern {name!r}; choose from: {', '.join(PATTERNS)}") from None
+
+
+def summary(pattern: Pattern) -> str:
+    """The first line of a recipe's docstring: what it is, in one line."""
+    return (pattern.__doc__ or "").strip().splitlines()[0].replace("``", "")

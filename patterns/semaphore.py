@@ -1,0 +1,91 @@
+"""Semaphore-bounded spawner: one loop starts a task per item, but only with a permit in hand.
+
+What it is
+    A single spawner walks the input. Before it starts the task for an item it takes a permit
+    from a semaphore of ``limit`` permits; the task gives the permit back when it ends. So at
+    most ``limit`` tasks exist at once, and the spawner waits, without pulling more input,
+    while they are all busy.
+
+When to use it
+    You already start a task per request (a server's accept loop, a crawler's frontier) and
+    want to bound it with the least change; or the work per item differs (each item may get
+    a different coroutine) and a fixed pool of identical workers does not fit.
+
+Failure mode
+    Releasing the permit too early. A permit taken and given back around ``start_soon`` (or
+    held by a ``with`` block that ends before the task runs) bounds nothing: the task starts
+    after the permit is already back. The permit must travel into the task and be released by
+    the task when it ends. This is the footgun of the first source article (seed 000).
+
+Cost (measured)
+    24 µs per item of plumbing at 50,000 items, limit 100 (median of 3, work = one
+    ``sleep(0)``, asyncio, 2 cores; ``pytest bench --benchmark-only``): the same as the textbook
+    anyio spawner (23 µs), because starting an anyio task per item dominates. A raw asyncio
+    TaskGroup + Semaphore costs 5.9 µs. Irrelevant next to real I/O of a millisecond or more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+
+from patterns.core import (
+    Items,
+    R,
+    Supervisor,
+    T,
+    Work,
+    check_limit,
+    check_work,
+    drain,
+    iterate,
+    run_in_order,
+    send,
+    supervise,
+)
+
+#: At most ``limit`` calls in flight.
+BOUNDED = True
+
+
+@asynccontextmanager
+async def stream(
+    work: Work[T, R], items: Items[T], *, limit: int
+) -> AsyncIterator[AsyncIterator[R]]:
+    """Start a task per item, at most ``limit`` at a time; yield results in completion order."""
+    check_work(work)
+    check_limit(limit)
+    source = iterate(items)
+    # fast_acquire: when a permit is free, take it without first yielding to the event loop
+    # (anyio's acquire() otherwise always does), which saves a loop pass per item.
+    permits = anyio.Semaphore(limit, fast_acquire=True)
+    # Room for one result per permit: a task hands its result over and ends, and a consumer
+    # that falls behind holds up the tasks (and so the spawner) instead of growing a buffer.
+    send_results, receive_results = anyio.create_memory_object_stream[R](limit)
+
+    async def call(item: T) -> None:
+        try:
+            await send(send_results, await work(item))
+        finally:
+            # The task itself gives the permit back, when it is done and not before:
+            # released around start_soon instead, the limit would bound nothing.
+            permits.release()
+
+    async def spawn(supervisor: Supervisor) -> None:
+        async with send_results, supervisor.nested() as calls:
+            async for item in source:
+                # Wait for a permit *before* starting the task: a task never exists without
+                # one, so tasks alive (and memory) stay at `limit` however long the input.
+                await permits.acquire()
+                calls.start_soon(call, item)
+
+    async with receive_results, supervise() as supervisor:
+        supervisor.start_soon(spawn, supervisor)
+        yield drain(receive_results)
+
+
+async def run(work: Work[T, R], items: Items[T], *, limit: int) -> list[R]:
+    """Every result, in input order."""
+    return await run_in_order(stream, work, items, limit=limit)

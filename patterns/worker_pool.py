@@ -1,0 +1,93 @@
+"""Worker pool: ``limit`` workers take items from one shared channel until it closes.
+
+What it is
+    A feeder sends the items into a channel; ``limit`` workers each hold a clone of its
+    receiving end and take the next item as soon as they are free; results come back over a
+    second channel. Concurrency is bounded by the number of workers, not by a counter.
+
+When to use it
+    The classic shape for a steady stream of same-kind work: jobs from a queue, lines of a
+    file, rows to upload. The workers are long-lived, so per-worker state (a connection, a
+    session, a buffer) is natural, and no task is started per item.
+
+Failure mode
+    Channels that never close. A channel's reader sees the end only when *every* clone of the
+    sending end is closed. Keep the original ends open after cloning them for the workers, or
+    forget to close the work channel when the input is exhausted, and the workers (and the
+    consumer after them) wait forever. This is the footgun of the source article's worker
+    pool (seed 002), where dropping the senders is what lets the loops end.
+
+Cost (measured)
+    15 µs per item of plumbing at 50,000 items, limit 100 (median of 3, work = one
+    ``sleep(0)``, asyncio, 2 cores; ``pytest bench --benchmark-only``); a raw asyncio.Queue pool
+    costs 2.8 µs. The unbuffered work channel costs a pass through the event loop per item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from patterns.core import (
+    Items,
+    R,
+    T,
+    Work,
+    check_limit,
+    check_work,
+    drain,
+    iterate,
+    run_in_order,
+    send,
+    supervise,
+)
+
+#: At most ``limit`` calls in flight: one per worker.
+BOUNDED = True
+
+
+@asynccontextmanager
+async def stream(
+    work: Work[T, R], items: Items[T], *, limit: int
+) -> AsyncIterator[AsyncIterator[R]]:
+    """Run ``limit`` workers over a shared channel; yield results in completion order."""
+    check_work(work)
+    check_limit(limit)
+    source = iterate(items)
+    # The work channel buffers nothing: each item passes straight from the feeder to a free
+    # worker, so the input is read only as fast as workers free up.
+    send_items, receive_items = anyio.create_memory_object_stream[T](0)
+    # Room for one result per worker, so a slow consumer slows the workers down instead of
+    # growing a buffer.
+    send_results, receive_results = anyio.create_memory_object_stream[R](limit)
+
+    async def feed() -> None:
+        # Closing the work channel when the input runs out is what ends the workers' loops.
+        async with send_items:
+            async for item in source:
+                await send(send_items, item)
+
+    async def worker(
+        items_in: MemoryObjectReceiveStream[T], results_out: MemoryObjectSendStream[R]
+    ) -> None:
+        async with items_in, results_out:
+            async for item in drain(items_in):
+                await send(results_out, await work(item))
+
+    async with receive_results, supervise() as supervisor:
+        supervisor.start_soon(feed)
+        # Each worker gets its own clone of both ends, and the originals close right after:
+        # the result channel then ends when the last worker does. Keep the originals open and
+        # the consumer below waits forever.
+        async with receive_items, send_results:
+            for _ in range(limit):
+                supervisor.start_soon(worker, receive_items.clone(), send_results.clone())
+        yield drain(receive_results)
+
+
+async def run(work: Work[T, R], items: Items[T], *, limit: int) -> list[R]:
+    """Every result, in input order."""
+    return await run_in_order(stream, work, items, limit=limit)

@@ -1,0 +1,140 @@
+"""The command line, read as plain lines through an injected console."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from rich.console import Console
+
+from patterns import PATTERNS
+from patterns.cli import main
+
+FAST = ["--items", "12", "--latency", "0.001", "0.003", "--limit", "3"]
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    status = main(
+        list(argv),
+        console=Console(file=out, width=200),
+        err_console=Console(file=err, width=200),
+    )
+    return status, out.getvalue(), err.getvalue()
+
+
+def run_module(*argv: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "patterns", *argv],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+# list names every registered pattern, one line each.
+def test_list() -> None:
+    status, out, _ = run("list")
+    assert status == 0
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == list(PATTERNS)
+
+
+# One pattern: a table of the report and one sentence that reads it; no escape codes.
+@pytest.mark.parametrize("name", ["worker_pool", "worker-pool", "Buffered-Unordered"])
+def test_one_pattern(name: str) -> None:
+    status, out, _ = run(name, *FAST)
+    assert status == 0
+    assert "efficiency" in out
+    assert "12 items of 0.001–0.003 s took" in out
+    assert "3 at a time" in out
+    assert "of the ideal." in out
+    assert "\x1b[" not in out
+
+
+# compare: a row per pattern plus the derived serial row, then the sentence.
+def test_compare_table() -> None:
+    status, out, _ = run("compare", *FAST, "--backend", "trio")
+    assert status == 0
+    for name in PATTERNS:
+        assert name in out
+    assert "serial (derived)" in out
+    assert "Bounded to 3 at a time, " in out
+    assert "scatter_gather ran 12 at once" in out
+
+
+# --json prints only JSON: a list of report objects with the documented keys.
+def test_json() -> None:
+    status, out, _ = run("compare", *FAST, "--json", "--failure-rate", "0.3", "--seed", "4")
+    assert status == 0
+    reports = json.loads(out)
+    assert [r["pattern"] for r in reports] == list(PATTERNS)
+    for report in reports:
+        assert report["items"] == 12
+        assert report["limit"] == 3
+        assert report["failed"] > 0
+        assert report["peak_concurrency"] == (12 if report["pattern"] == "scatter_gather" else 3)
+
+
+# Misuse: exit 2, one line on stderr naming the problem, nothing on stdout.
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["nosuch"], "unknown command 'nosuch'; choose from: list, compare, scatter_gather"),
+        (["worker-pool", "--limit", "0"], "--limit: must be >= 1, got 0"),
+        (["compare", "--limit", "two"], "--limit: expected a whole number"),
+        (["compare", "--latency", "2", "1"], "LO must not exceed HI"),
+        (["compare", "--failure-rate", "2"], "--failure-rate: must be between 0 and 1"),
+        (["compare", "--backend", "curio"], "--backend: invalid choice"),
+        (["compare", "--items", "-1"], "--items: must be >= 0"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_misuse(argv: list[str], message: str) -> None:
+    status, out, err = run(*argv)
+    assert status == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert message in err
+
+
+# The real entry point: exit status 2, one line, no traceback.
+@pytest.mark.parametrize("argv", [["nosuch"], ["worker-pool", "--limit", "0"]])
+def test_module_misuse(argv: list[str]) -> None:
+    proc = run_module(*argv)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr
+
+
+# Ctrl+C: exit 130, no traceback.
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "patterns", "worker_pool", "--latency", "5", "5"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(1.5)  # let it start its calls
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+
+
+# NO_COLOR and a pipe give plain output.
+def test_plain_output_when_piped() -> None:
+    env = {**os.environ, "NO_COLOR": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "patterns", "semaphore", *FAST],
+        capture_output=True, text=True, timeout=60, env=env, check=True,
+    )  # fmt: skip
+    assert "\x1b[" not in proc.stdout
+    assert "of the ideal." in proc.stdout

@@ -1,0 +1,323 @@
+"""One conformance suite for every registered pattern, on every backend.
+
+Each test states its property in the comment above it. The fixtures ``pattern`` (every
+registered pattern), ``bounded`` (those that honour ``limit``) and ``anyio_backend`` (asyncio,
+uvloop, trio) come from conftest.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from patterns import Outcome, Pattern, collect_errors
+from patterns.buffered_unordered import stream as buffered_stream
+
+from .spy import Boom, Spy, consume, expected, task_ids
+
+pytestmark = pytest.mark.anyio
+
+# Items a bounded pattern may pull beyond `limit` calls in flight: the one the feeder or
+# spawner holds while it waits for room. Two leaves a margin of one.
+PULL_SLACK = 2
+
+
+# run returns every result exactly once, in input order, whatever order the calls finish in.
+async def test_run_returns_results_in_input_order(pattern: Pattern) -> None:
+    spy = Spy()
+    work = spy.work(latency=lambda i: 0.001 * ((i * 7) % 5))
+    assert await pattern.run(work, range(23), limit=4) == expected(23)
+    assert sorted(spy.started) == list(range(23))
+
+
+# stream yields each result exactly once, in completion order.
+async def test_stream_yields_each_result_once(pattern: Pattern) -> None:
+    spy = Spy()
+    got = []
+    async with pattern.stream(spy.work(lambda i: 0.001 * (i % 3)), range(17), limit=3) as results:
+        async for result in results:
+            got.append(result)
+    assert sorted(got) == sorted(expected(17))
+    assert len(spy.started) == 17
+
+
+# An async iterable is as good an input as a list, and is pulled in order.
+async def test_async_iterable_input(pattern: Pattern) -> None:
+    spy = Spy()
+    assert await pattern.run(spy.work(), spy.aitems(12), limit=3) == expected(12)
+    assert spy.pulled == 12
+
+
+# No items: no calls, no results, no hang.
+async def test_empty_input(pattern: Pattern) -> None:
+    spy = Spy()
+    assert await pattern.run(spy.work(), [], limit=3) == []
+    async with pattern.stream(spy.work(), iter(()), limit=3) as results:
+        assert [r async for r in results] == []
+    assert spy.started == []
+
+
+# A bounded pattern never has more than `limit` calls in flight, and reaches it when saturated.
+@pytest.mark.parametrize(("n", "limit"), [(30, 4), (3, 5), (10, 1)])
+async def test_never_above_limit_and_reaches_it(bounded: Pattern, n: int, limit: int) -> None:
+    spy = Spy()
+    await bounded.run(spy.work(lambda i: 0.002 + 0.001 * (i % 4)), range(n), limit=limit)
+    assert spy.max_running == min(limit, n)
+
+
+# scatter/gather is the unbounded baseline: everything runs at once, whatever the limit.
+async def test_scatter_gather_runs_everything_at_once() -> None:
+    from patterns import scatter_gather
+
+    spy = Spy()
+    await scatter_gather.run(spy.work(lambda i: 0.01), range(25), limit=2)
+    assert spy.max_running == 25
+
+
+# A bounded pattern pulls lazily: at most `limit` plus a small fixed number ahead of completion.
+async def test_pulls_input_lazily(bounded: Pattern) -> None:
+    spy = Spy()
+    await bounded.run(spy.work(lambda i: 0.001 * (i % 3)), spy.items(40), limit=5)
+    assert spy.max_ahead <= 5 + PULL_SLACK
+
+
+# A million-item generator is never materialised: breaking out early pulls only a handful.
+async def test_million_item_generator_is_not_materialised(bounded: Pattern) -> None:
+    spy = Spy()
+    taken = 0
+    async with bounded.stream(spy.work(lambda i: 0.0), spy.items(1_000_000), limit=8) as results:
+        async for _ in results:
+            taken += 1
+            if taken == 50:
+                break
+    assert spy.pulled <= 50 + 8 + PULL_SLACK + 8  # taken, in flight, slack, results buffered
+
+
+# A failing call cancels the rest, leaves nothing running, and raises itself: no ExceptionGroup.
+async def test_failure_propagates_bare_and_cancels_the_rest(pattern: Pattern) -> None:
+    spy = Spy()
+    before = task_ids()
+    work = spy.work(latency=lambda i: 0.005 if i == 2 else 5, fail=lambda i: i == 2)
+    with pytest.raises(Boom) as caught:
+        await pattern.run(work, range(20), limit=4)
+    assert type(caught.value) is Boom
+    assert caught.value.item == 2
+    assert spy.running == 0
+    assert spy.cancelled  # the slow calls in flight were cancelled, not awaited to the end
+    assert task_ids() == before
+
+
+# The same holds in a stream block: the failure, bare, out of the block.
+async def test_failure_in_stream_block(pattern: Pattern) -> None:
+    spy = Spy()
+    work = spy.work(latency=lambda i: 0.001 if i < 3 else 5, fail=lambda i: i == 2)
+    with pytest.raises(Boom):
+        await consume(pattern, work, range(10), limit=3)
+    assert spy.running == 0
+
+
+# Failures at the same moment: the first propagates, the others are named in its notes.
+async def test_simultaneous_failures_are_noted(pattern: Pattern) -> None:
+    go = anyio.Event()
+
+    async def work(item: int) -> int:
+        if item < 3:
+            await go.wait()
+            raise Boom(item)
+        if item == 3:
+            await anyio.sleep(0.01)
+            go.set()  # all three failing calls wake in the same loop pass
+        await anyio.sleep(5)
+        return item
+
+    with pytest.raises(Boom) as caught:
+        await pattern.run(work, range(6), limit=4)
+    named = {caught.value.item} | {
+        i
+        for i in range(3)
+        for note in getattr(caught.value, "__notes__", [])
+        if f"item {i}" in note
+    }
+    assert named == {0, 1, 2}
+
+
+# The caller's own exception inside the stream block propagates bare, and cancels the calls.
+async def test_consumer_exception_propagates_bare(pattern: Pattern) -> None:
+    spy = Spy()
+    before = task_ids()
+    slow_but_first = spy.work(lambda i: 0.001 if i == 0 else 5)
+
+    def fail(result: str) -> None:
+        raise KeyError(result)
+
+    with pytest.raises(KeyError) as caught:
+        await consume(pattern, slow_but_first, range(9), limit=3, on_result=fail)
+    assert type(caught.value) is KeyError
+    assert spy.running == 0
+    assert task_ids() == before
+
+
+# Breaking out of the block cancels and awaits every call in flight before the block exits.
+async def test_break_cancels_calls_in_flight(pattern: Pattern) -> None:
+    spy = Spy()
+    before = task_ids()
+    async with pattern.stream(
+        spy.work(lambda i: 0.001 if i == 0 else 5), range(9), limit=3
+    ) as results:
+        async for _ in results:
+            break
+    assert spy.running == 0
+    assert spy.cancelled
+    assert task_ids() == before
+
+
+# An outer cancellation (here a timeout) reaches every call, and nothing is left running.
+async def test_outer_cancellation_leaves_nothing_running(pattern: Pattern) -> None:
+    spy = Spy()
+    before = task_ids()
+    with anyio.move_on_after(0.05) as scope:
+        await pattern.run(spy.work(lambda i: 5), range(9), limit=3)
+    assert scope.cancelled_caught
+    assert spy.running == 0
+    assert spy.cancelled
+    assert task_ids() == before
+
+
+# fail_after around a pattern raises TimeoutError, the caller's own exception, not a group.
+async def test_timeout_raises_timeout_error(pattern: Pattern) -> None:
+    spy = Spy()
+    with pytest.raises(TimeoutError), anyio.fail_after(0.05):
+        await consume(pattern, spy.work(lambda i: 5), range(9), limit=3)
+    assert spy.running == 0
+
+
+# Collect mode never cancels: every item comes back with its result or its error.
+async def test_collect_errors_returns_every_outcome(pattern: Pattern) -> None:
+    spy = Spy()
+    work = spy.work(lambda i: 0.001 * (i % 3), fail=lambda i: i % 4 == 1)
+    outcomes = await pattern.run(collect_errors(work), range(13), limit=3)
+    assert [o.item for o in outcomes] == list(range(13))
+    for outcome in outcomes:
+        if outcome.item % 4 == 1:
+            assert isinstance(outcome.error, Boom)
+            with pytest.raises(Boom):
+                outcome.unwrap()
+        else:
+            assert outcome.unwrap() == f"item_{outcome.item}_processed"
+    assert spy.cancelled == []
+
+
+# A source that raises is a failure like any other: it propagates bare and stops the calls.
+async def test_failing_source_propagates(pattern: Pattern) -> None:
+    spy = Spy()
+
+    def source() -> Any:
+        yield from range(3)
+        raise OSError("source broke")
+
+    with pytest.raises(OSError, match="source broke"):
+        await pattern.run(spy.work(lambda i: 5), source(), limit=5)
+    assert spy.running == 0
+
+
+# Bad limits fail at once, naming the argument, before any call starts.
+@pytest.mark.parametrize(
+    ("limit", "error"),
+    [
+        (True, TypeError),
+        (None, TypeError),
+        (1.5, TypeError),
+        ("5", TypeError),
+        (0, ValueError),
+        (-3, ValueError),
+    ],
+)
+async def test_bad_limit_is_rejected(pattern: Pattern, limit: Any, error: type[Exception]) -> None:
+    spy = Spy()
+    with pytest.raises(error, match="limit"):
+        await pattern.run(spy.work(), range(5), limit=limit)
+    with pytest.raises(error, match="limit"):
+        async with pattern.stream(spy.work(), range(5), limit=limit):
+            pass  # pragma: no cover - never entered
+    assert spy.started == []
+
+
+# Work that is not callable and items that are not iterable are named in the error.
+async def test_bad_work_and_items_are_rejected(pattern: Pattern) -> None:
+    spy = Spy()
+    with pytest.raises(TypeError, match="work"):
+        await pattern.run(42, range(5), limit=2)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="items"):
+        await pattern.run(spy.work(), 42, limit=2)  # type: ignore[arg-type]
+    assert spy.started == []
+
+
+# Random workloads: every item exactly once, never above the limit, and the first failure wins.
+@settings(max_examples=15, deadline=None)
+@given(
+    latencies=st.lists(st.integers(0, 3), max_size=25),
+    limit=st.integers(1, 6),
+    failing=st.sets(st.integers(0, 24), max_size=3),
+)
+async def test_random_workloads(
+    pattern: Pattern, latencies: list[int], limit: int, failing: set[int]
+) -> None:
+    n = len(latencies)
+    failing = {i for i in failing if i < n}
+    spy = Spy()
+    work = spy.work(lambda i: latencies[i] / 1000, fail=lambda i: i in failing)
+    outcomes: list[Outcome[int, str]] = await pattern.run(
+        collect_errors(work), range(n), limit=limit
+    )
+    assert [o.item for o in outcomes] == list(range(n))
+    assert {o.item for o in outcomes if not o.ok} == failing
+    if pattern.BOUNDED:
+        assert spy.max_running <= limit
+    if failing:
+        with pytest.raises(Boom) as caught:
+            await pattern.run(work, range(n), limit=limit)
+        assert caught.value.item in failing
+    else:
+        assert await pattern.run(work, range(n), limit=limit) == expected(n)
+    assert spy.running == 0
+
+
+# The ordered form yields in input order, and stays within its limit.
+async def test_buffered_ordered_yields_input_order() -> None:
+    spy = Spy()
+    async with buffered_stream(
+        spy.work(lambda i: 0.001 * ((i * 5) % 4)), range(30), limit=4, ordered=True
+    ) as results:
+        got = [r async for r in results]
+    assert got == expected(30)
+    assert spy.max_running <= 4
+
+
+# The ordered form's reorder window: a slow head item holds back at most `window` started items.
+async def test_buffered_ordered_window_bounds_the_buffer() -> None:
+    spy = Spy()
+    async with buffered_stream(
+        spy.work(lambda i: 0.05 if i == 0 else 0.0), spy.items(100), limit=3, ordered=True, window=6
+    ) as results:
+        first = await anext(results)
+        # While item 0 was slow, the other slots went on only until the window was full.
+        assert len(spy.started) <= 6 + 1
+    assert first == "item_0_processed"
+
+
+# The ordered form's arguments are checked like limit.
+async def test_buffered_ordered_bad_arguments() -> None:
+    spy = Spy()
+    with pytest.raises(ValueError, match="window"):
+        async with buffered_stream(spy.work(), range(3), limit=4, ordered=True, window=2):
+            pass  # pragma: no cover
+    with pytest.raises(ValueError, match="window"):
+        async with buffered_stream(spy.work(), range(3), limit=4, window=8):
+            pass  # pragma: no cover
+    with pytest.raises(TypeError, match="ordered"):
+        async with buffered_stream(spy.work(), range(3), limit=4, ordered="yes"):  # type: ignore[arg-type]
+            pass  # pragma: no cover

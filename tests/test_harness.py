@@ -1,0 +1,116 @@
+"""The harness: one pattern or all of them, measured the same way."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import pytest
+
+from patterns import PATTERNS
+from patterns.harness import (
+    BackendUnavailable,
+    acompare,
+    ameasure,
+    check_backend,
+    compare,
+    ideal_makespan,
+    measure,
+    serial_report,
+)
+from patterns.workload import Workload
+
+TINY = Workload(items=30, low=0.002, high=0.006, seed=5)
+JSON_KEYS = {
+    "pattern", "backend", "items", "limit", "makespan_s", "throughput_per_s",
+    "peak_concurrency", "mean_concurrency", "ideal_makespan_s", "efficiency",
+    "first_result_s", "p50_s", "p95_s", "p99_s", "serial_s", "speedup", "failed",
+}  # fmt: skip
+
+
+# List scheduling: each latency in input order goes to the slot that frees first.
+@pytest.mark.parametrize(
+    ("latencies", "slots", "ideal"),
+    [([1, 2, 3, 4], 2, 6), ([3, 1, 1, 1], 2, 3), ([1, 2, 3], 5, 3), ([2, 2, 2], 1, 6), ([], 3, 0)],
+)
+def test_ideal_makespan(latencies: list[float], slots: int, ideal: float) -> None:
+    assert ideal_makespan(latencies, slots) == ideal
+
+
+# A measured report: the peak is the limit (or every item, unbounded), and the figures agree.
+@pytest.mark.parametrize("name", list(PATTERNS))
+def test_measure(name: str) -> None:
+    report = measure(name, TINY, limit=4)
+    assert report.pattern == name
+    assert report.backend == "asyncio"
+    assert report.peak_concurrency == (4 if PATTERNS[name].BOUNDED else 30)
+    assert report.ideal_makespan_s == ideal_makespan(TINY.latencies(), 4 if report.bounded else 30)
+    assert 0 < report.efficiency <= 1.02
+    assert report.makespan_s >= report.ideal_makespan_s * 0.98
+    assert report.serial_s == pytest.approx(sum(TINY.latencies()))
+    assert report.speedup == pytest.approx(report.serial_s / report.makespan_s)
+    times = [report.first_result_s, report.p50_s, report.p95_s, report.p99_s, report.makespan_s]
+    assert times == sorted(t for t in times if t is not None)
+    assert 0 < report.mean_concurrency <= report.peak_concurrency
+    assert len(report.calls) == 30
+    assert max(c.lane for c in report.calls) < report.peak_concurrency
+    assert set(report.to_dict()) >= JSON_KEYS
+    assert "faster than one at a time" in report.sentence()
+
+
+# With failures, the harness collects them instead of aborting, and counts them.
+def test_failures_are_collected() -> None:
+    workload = Workload(items=40, low=0.001, high=0.002, failure_rate=0.25, seed=2)
+    report = measure("worker_pool", workload, limit=5)
+    assert report.failed == sum(item.fails for item in workload) > 0
+    assert len(report.calls) == 40
+    assert f"{report.failed} failed" in report.sentence()
+
+
+# compare runs every registered pattern on the same workload, on any backend.
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop", "trio"])
+def test_compare(backend: Any) -> None:
+    reports = compare(TINY, limit=3, backend=backend)
+    assert [r.pattern for r in reports] == list(PATTERNS)
+    assert {r.backend for r in reports} == {backend}
+    assert {r.serial_s for r in reports} == {reports[0].serial_s}
+
+
+# The awaitable forms run in the caller's own loop, as Jupyter's top-level await needs.
+@pytest.mark.anyio
+async def test_awaitable_forms(anyio_backend: tuple[str, dict[str, Any]]) -> None:
+    report = await ameasure("semaphore", TINY, limit=2)
+    assert report.peak_concurrency == 2
+    expected = (
+        "trio" if anyio_backend[0] == "trio" else ("uvloop" if anyio_backend[1] else "asyncio")
+    )
+    assert report.backend == expected
+    reports = await acompare(TINY, limit=2, patterns=["worker-pool", "buffered_unordered"])
+    assert [r.pattern for r in reports] == ["worker_pool", "buffered_unordered"]
+
+
+# The serial baseline is derived from the latencies, not run.
+def test_serial_report() -> None:
+    serial = serial_report(Workload(items=3, low=1, high=1))
+    assert serial.makespan_s == 3
+    assert serial.first_result_s == 1
+    assert serial.efficiency == serial.speedup == 1.0
+    assert serial.p50_s == 2
+
+
+# A backend whose package is missing is a clear error naming the extra to install.
+def test_missing_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n: None if n == "trio" else real(n))
+    with pytest.raises(BackendUnavailable, match=r"trio.*\[backends\]"):
+        check_backend("trio")
+    with pytest.raises(ValueError, match="backend"):
+        check_backend("curio")
+
+
+# A bad limit reaches the harness's caller as the pattern's own clear error.
+def test_bad_limit() -> None:
+    with pytest.raises(ValueError, match="limit"):
+        measure("worker_pool", TINY, limit=0)
+    with pytest.raises(KeyError, match="choose from"):
+        measure("nosuch", TINY)

@@ -1,0 +1,66 @@
+"""The layout is the architecture: recipes stand on anyio and the core alone; nothing imports
+upward, so a recipe can be copied out with core.py and nothing else."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+from patterns import PATTERNS
+
+PACKAGE = Path(__file__).parent.parent / "patterns"
+# Each module, and the package modules it may import; lower layers never import higher ones.
+ALLOWED = {
+    "core": set(),
+    "workload": set(),
+    "probe": {"core"},
+    "registry": {"core", *PATTERNS},
+    "harness": {"core", "probe", "registry", "workload"},
+    "cli": {"harness", "registry", "workload"},
+    "__main__": {"cli"},
+    "__init__": {"core", "registry"},
+    **{name: {"core"} for name in PATTERNS},
+}
+THIRD_PARTY = {"anyio", "rich"}
+
+
+def imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            if node.module == "patterns":
+                names |= {f"patterns.{alias.name}" for alias in node.names}
+    return names
+
+
+# Every module in the package is placed in a layer.
+def test_every_module_has_a_layer() -> None:
+    assert {p.stem for p in PACKAGE.glob("*.py")} == set(ALLOWED)
+
+
+# Each module imports only the layers below it, and only anyio and rich from outside.
+@pytest.mark.parametrize("module", sorted(ALLOWED))
+def test_imports_point_down(module: str) -> None:
+    for name in imports(PACKAGE / f"{module}.py"):
+        top, _, rest = name.partition(".")
+        if top == "patterns":
+            if rest:
+                assert rest.split(".")[0] in ALLOWED[module], f"{module} imports {name}"
+        elif module in {"core", *PATTERNS}:
+            assert top == "anyio" or top in sys.stdlib_module_names or top == "__future__", name
+        else:
+            assert top in THIRD_PARTY or top in sys.stdlib_module_names or top == "__future__", name
+
+
+# Each recipe's docstring says what it is, when to use it, its failure mode and its cost.
+@pytest.mark.parametrize("name", list(PATTERNS))
+def test_recipe_docstrings(name: str) -> None:
+    doc = PATTERNS[name].__doc__ or ""
+    for heading in ("What it is", "When to use it", "Failure mode", "Cost (measured)"):
+        assert f"\n{heading}\n" in doc, f"{name} lacks {heading!r}"
