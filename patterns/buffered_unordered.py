@@ -44,10 +44,8 @@ from patterns.core import (
     R,
     T,
     Work,
-    check_limit,
-    check_work,
+    checked_source,
     drain,
-    iterate,
     run_in_order,
     send,
     supervise,
@@ -71,18 +69,16 @@ async def stream(
     ``window`` (ordered form only, default ``2 * limit``, at least ``limit``) is how many
     items may be started and not yet yielded.
     """
-    check_work(work)
-    check_limit(limit)
+    source = checked_source(work, items, limit)
     if not isinstance(ordered, bool):
         raise TypeError(f"ordered must be a bool, got {ordered!r}")
     if ordered:
-        async with _ordered(work, items, limit, _check_window(window, limit)) as results:
+        async with _ordered(work, source, limit, _check_window(window, limit)) as results:
             yield results
         return
     if window is not None:
         raise ValueError("window applies only to the ordered form (ordered=True)")
 
-    source = iterate(items)
     # Two slots must never pull from one async generator at once ("already running"): the
     # lock takes turns. fast_acquire skips the loop pass when nobody else holds it, which is
     # always the case for a plain iterable, whose next() never waits.
@@ -121,9 +117,9 @@ def _check_window(window: object, limit: int) -> int:
 
 @asynccontextmanager
 async def _ordered(
-    work: Work[T, R], items: Items[T], limit: int, window: int
+    work: Work[T, R], source: AsyncIterator[T], limit: int, window: int
 ) -> AsyncIterator[AsyncIterator[R]]:
-    numbered = Enumerate(iterate(items))
+    numbered = Enumerate(source)
     pulling = anyio.Lock(fast_acquire=True)
     # One permit per place in the reorder buffer. A slot takes one before it pulls an item;
     # the consumer gives it back when it yields that item. So the buffer never holds more than

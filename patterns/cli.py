@@ -12,7 +12,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from rich.console import Console, JustifyMethod
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -44,26 +44,19 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _int_at_least(low: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
+def _checked(
+    convert: Callable[[str], float], low: float, high: float = math.inf, *, noun: str
+) -> Callable[[str], Any]:
+    """An argparse type: ``convert``, then a range check, each with a one-line message."""
+
+    def parse(text: str) -> Any:
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
-        return value
-
-    return parse
-
-
-def _number(low: float, high: float = math.inf) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not (low <= value <= high) or math.isnan(value):
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+        if not low <= value <= high:  # NaN fails this too
+            if high == math.inf:
+                raise argparse.ArgumentTypeError(f"must be >= {low:g}, got {text}")
             raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}, got {text}")
         return value
 
@@ -82,14 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--items",
-        type=_int_at_least(0),
+        type=_checked(int, 0, noun="a whole number"),
         default=defaults.items,
         metavar="N",
         help=f"how many items (default {defaults.items})",
     )
     parser.add_argument(
         "--limit",
-        type=_int_at_least(1),
+        type=_checked(int, 1, noun="a whole number"),
         default=5,
         metavar="K",
         help="calls in flight at most (default 5)",
@@ -103,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--latency",
-        type=_number(0),
+        type=_checked(float, 0, noun="a number"),
         nargs=2,
         default=[defaults.low, defaults.high],
         metavar=("LO", "HI"),
@@ -117,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--failure-rate",
-        type=_number(0, 1),
+        type=_checked(float, 0, 1, noun="a number"),
         default=0.0,
         metavar="P",
         help="chance that an item fails; failures are collected, not raised (default 0)",
@@ -176,14 +169,17 @@ def _main(
     low, high = args.latency
     if low > high:
         raise UsageError(f"argument --latency: LO must not exceed HI, got {low:g} {high:g}")
-    workload = Workload(
-        items=args.items,
-        low=low,
-        high=high,
-        distribution=args.distribution,
-        failure_rate=args.failure_rate,
-        seed=args.seed,
-    )
+    try:
+        workload = Workload(
+            items=args.items,
+            low=low,
+            high=high,
+            distribution=args.distribution,
+            failure_rate=args.failure_rate,
+            seed=args.seed,
+        )
+    except (TypeError, ValueError) as exc:  # e.g. --latency 0 inf: caught by the workload
+        raise UsageError(str(exc)) from None
     show_progress = console.is_terminal and not args.json
     try:
         with _progress(err_console, workload.items, show_progress) as on_start:
@@ -242,6 +238,14 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+    def tasks(self) -> list[tuple[str, float, float | None, int]]:
+        """(name, completed, total, in flight) of each run so far, for tests."""
+        if self._bar is None:
+            return []
+        return [
+            (t.description, t.completed, t.total, t.fields["in_flight"]) for t in self._bar.tasks
+        ]
 
     def _start_task(self, name: str) -> Callable[[int, int], None]:
         assert self._bar is not None

@@ -76,6 +76,13 @@ def check_work(work: object) -> None:
         raise TypeError(f"work must be an async callable taking one item, got {work!r}")
 
 
+def checked_source(work: object, items: Items[T], limit: object) -> AsyncIterator[T]:
+    """Check a recipe's three arguments at once, then return its items as one async iterator."""
+    check_work(work)
+    check_limit(limit)
+    return iterate(items)
+
+
 def iterate(items: Items[T]) -> AsyncIterator[T]:
     """One async iterator over ``items``, pulled lazily: nothing is read ahead here."""
     if isinstance(items, AsyncIterable):

@@ -37,10 +37,8 @@ from patterns.core import (
     Supervisor,
     T,
     Work,
-    check_limit,
-    check_work,
+    checked_source,
     drain,
-    iterate,
     run_in_order,
     supervise,
 )
@@ -54,10 +52,8 @@ async def stream(
     work: Work[T, R], items: Items[T], *, limit: int
 ) -> AsyncIterator[AsyncIterator[R]]:
     """Start a call per item at once; yield results in completion order."""
-    check_work(work)
-    # Checked like everywhere else, then deliberately unused: see "Failure mode" above.
-    check_limit(limit)
-    source = iterate(items)
+    # `limit` is checked like everywhere else, then deliberately unused: see "Failure mode".
+    source = checked_source(work, items, limit)
     # An unbounded buffer: no call ever waits for the consumer. That is the pattern, and it is
     # also why its memory grows with the number of items.
     send, receive = anyio.create_memory_object_stream[R](math.inf)

@@ -37,10 +37,8 @@ from patterns.core import (
     Supervisor,
     T,
     Work,
-    check_limit,
-    check_work,
+    checked_source,
     drain,
-    iterate,
     run_in_order,
     send,
     supervise,
@@ -55,9 +53,7 @@ async def stream(
     work: Work[T, R], items: Items[T], *, limit: int
 ) -> AsyncIterator[AsyncIterator[R]]:
     """Start a task per item, at most ``limit`` at a time; yield results in completion order."""
-    check_work(work)
-    check_limit(limit)
-    source = iterate(items)
+    source = checked_source(work, items, limit)
     # fast_acquire: when a permit is free, take it without first yielding to the event loop
     # (anyio's acquire() otherwise always does), which saves a loop pass per item.
     permits = anyio.Semaphore(limit, fast_acquire=True)

@@ -36,10 +36,8 @@ from patterns.core import (
     R,
     T,
     Work,
-    check_limit,
-    check_work,
+    checked_source,
     drain,
-    iterate,
     run_in_order,
     send,
     supervise,
@@ -54,9 +52,7 @@ async def stream(
     work: Work[T, R], items: Items[T], *, limit: int
 ) -> AsyncIterator[AsyncIterator[R]]:
     """Run ``limit`` workers over a shared channel; yield results in completion order."""
-    check_work(work)
-    check_limit(limit)
-    source = iterate(items)
+    source = checked_source(work, items, limit)
     # The work channel buffers nothing: each item passes straight from the feeder to a free
     # worker, so the input is read only as fast as workers free up.
     send_items, receive_items = anyio.create_memory_object_stream[T](0)

@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from patterns import PATTERNS
-from patterns.cli import main
+from patterns.cli import _progress, main
 
 FAST = ["--items", "12", "--latency", "0.001", "0.003", "--limit", "3"]
 
@@ -91,6 +91,8 @@ def test_json() -> None:
         (["compare", "--failure-rate", "2"], "--failure-rate: must be between 0 and 1"),
         (["compare", "--backend", "curio"], "--backend: invalid choice"),
         (["compare", "--items", "-1"], "--items: must be >= 0"),
+        (["compare", "--latency", "0", "inf"], "high must be finite"),
+        (["compare", "--seed", "x"], "--seed: invalid int value"),
         ([], "the following arguments are required: COMMAND"),
     ],
 )
@@ -127,6 +129,22 @@ def test_ctrl_c() -> None:
         proc.kill()
     assert proc.returncode == 130
     assert "Traceback" not in err
+
+
+# On a terminal, the progress bar counts results and calls in flight as the run goes.
+def test_progress_bar_follows_the_run() -> None:
+    bar = _progress(Console(file=io.StringIO(), force_terminal=True), total=20, enabled=True)
+    with bar as on_start:
+        update = on_start("worker_pool")
+        assert update is not None
+        update(7, 5)
+        assert bar.tasks() == [("worker_pool", 7, 20, 5)]
+
+
+# Off a terminal there is no bar at all.
+def test_no_progress_bar_when_disabled() -> None:
+    with _progress(Console(file=io.StringIO()), total=20, enabled=False) as on_start:
+        assert on_start("worker_pool") is None
 
 
 # NO_COLOR and a pipe give plain output.
