@@ -20,7 +20,7 @@ from typing import Any, Literal, get_args
 
 import anyio
 
-from patterns.core import Outcome, Pattern, Work, collect_errors
+from patterns.core import Outcome, Pattern, R, T, Work, collect_errors
 from patterns.probe import Call, Probe
 from patterns.registry import PATTERNS, get_pattern
 from patterns.workload import Item, Workload, do_work
@@ -167,11 +167,16 @@ async def ameasure(
     name, module = _resolve(pattern)
     workload = Workload() if workload is None else workload
     probe: Probe[Item] = Probe(clock)
+    arrivals: list[float] = []
     work: Work[Item, object] = probe.wrap(do_work)
+    if on_progress is not None:
+        report = on_progress
+        # Report calls as they start too, or "in flight" would read 0 until the first result;
+        # inside the probe, so that the count includes the call announcing itself.
+        work = probe.wrap(_announcing(do_work, lambda: report(len(arrivals), probe.in_flight)))
     if workload.failure_rate > 0:
         # Collect mode: a failed item comes back as an Outcome instead of cancelling the run.
         work = collect_errors(work)
-    arrivals: list[float] = []
     failed = 0
     start = clock()
     async with module.stream(work, workload, limit=limit) as results:
@@ -229,6 +234,14 @@ async def acompare(
             await ameasure(name, workload, limit=limit, on_progress=progress, clock=clock)
         )
     return reports
+
+
+def _announcing(work: Work[T, R], announce: Callable[[], None]) -> Work[T, R]:
+    async def announced(item: T) -> R:
+        announce()
+        return await work(item)
+
+    return announced
 
 
 def check_backend(backend: str) -> tuple[str, dict[str, Any]]:

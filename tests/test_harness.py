@@ -58,6 +58,17 @@ def test_measure(name: str) -> None:
     assert "faster than one at a time" in report.sentence()
 
 
+# The progress callback hears of calls as they start and of every result.
+def test_progress_callback() -> None:
+    seen: list[tuple[int, int]] = []
+    measure(
+        "semaphore", TINY, limit=4, on_progress=lambda done, flying: seen.append((done, flying))
+    )
+    assert max(flying for _, flying in seen) == 4
+    assert seen[-1][0] == 30
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
 # With failures, the harness collects them instead of aborting, and counts them.
 def test_failures_are_collected() -> None:
     workload = Workload(items=40, low=0.001, high=0.002, failure_rate=0.25, seed=2)
