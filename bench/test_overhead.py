@@ -1,64 +1,45 @@
-"""Scenario 1, overhead: what each pattern costs per item when the work costs nothing.
+"""Scenario 1, overhead: what each implementation costs per item when the work costs nothing.
 
-The work awaits one ``sleep(0)``, so what is measured is the pattern's own plumbing: task
-starts, channel hops, permits. Every registered pattern and every floor runs in one group, so
-pytest-benchmark's table compares them directly. BENCH_ITEMS sets N (default 50,000).
+The work awaits one ``sleep(0)``, so what is measured is the plumbing: task starts, channel
+hops, permits. Every registered pattern, floor and installed peer runs in one group, so
+pytest-benchmark's table compares them directly; a second group times a run of one item, the
+fixed cost of starting and stopping, which the summary subtracts to get the cost per item.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-import anyio
-import anyio.lowlevel
 import pytest
 
-from patterns import PATTERNS
+from patterns.benchmarks import Results, Scale, implementations, time_once
 
-from .floors import FLOORS
+from .conftest import median_seconds
 
-N = int(os.environ.get("BENCH_ITEMS", "50000"))
-LIMIT = 100
-
-
-async def work(item: int) -> int:
-    await anyio.lowlevel.checkpoint()
-    return item
+ASYNCIO = [pytest.param(i, id=i.name) for i in implementations() if "asyncio" in i.backends]
 
 
-def _pattern_job(name: str) -> Callable[[], Awaitable[None]]:
-    pattern = PATTERNS[name]
-
-    async def job() -> None:
-        async with pattern.stream(work, range(N), limit=LIMIT) as results:
-            async for _ in results:
-                pass
-
-    return job
+def _skip_if_missing(impl: Any) -> None:
+    if not impl.available:
+        pytest.skip(f"{impl.package} is not installed: pip install -e '.[bench]'")
 
 
-def _floor_job(name: str) -> Callable[[], Awaitable[None]]:
-    floor, _ = FLOORS[name]
-
-    async def job() -> None:
-        await floor(work, N, LIMIT)
-
-    return job
-
-
-def _bench(benchmark: Any, job: Callable[[], Awaitable[None]]) -> None:
-    benchmark.group = f"overhead: N={N:,}, limit {LIMIT}, asyncio"
-    benchmark.extra_info["items"] = N
-    benchmark.pedantic(anyio.run, args=(job,), rounds=3, iterations=1, warmup_rounds=0)
+# The cost of a run of N items: per-item cost times N, plus the fixed cost below.
+@pytest.mark.parametrize("impl", ASYNCIO)
+def test_per_item(benchmark: Any, impl: Any, scale: Scale, results: Results) -> None:
+    _skip_if_missing(impl)
+    benchmark.group = f"overhead: {scale.overhead_items:,} items, limit {scale.limit}, asyncio"
+    n, limit = scale.overhead_items, scale.limit
+    results.overhead_s[impl.name] = median_seconds(
+        benchmark, lambda: time_once(impl, n, limit), scale.rounds
+    )
 
 
-@pytest.mark.parametrize("name", list(PATTERNS))
-def test_pattern(benchmark: Any, name: str) -> None:
-    _bench(benchmark, _pattern_job(name))
-
-
-@pytest.mark.parametrize("name", list(FLOORS))
-def test_floor(benchmark: Any, name: str) -> None:
-    _bench(benchmark, _floor_job(name))
+# The fixed cost: a run of one item, event loop start and teardown included.
+@pytest.mark.parametrize("impl", ASYNCIO)
+def test_fixed(benchmark: Any, impl: Any, scale: Scale, results: Results) -> None:
+    _skip_if_missing(impl)
+    benchmark.group = f"overhead: fixed cost (1 item, limit {scale.limit}), asyncio"
+    results.fixed_s[impl.name] = median_seconds(
+        benchmark, lambda: time_once(impl, 1, scale.limit), max(5, scale.rounds)
+    )

@@ -46,6 +46,7 @@ from patterns.core import (
     Work,
     checked_source,
     drain,
+    one_at_a_time,
     run_in_order,
     send,
     supervise,
@@ -79,21 +80,18 @@ async def stream(
     if window is not None:
         raise ValueError("window applies only to the ordered form (ordered=True)")
 
-    # Two slots must never pull from one async generator at once ("already running"): the
-    # lock takes turns. fast_acquire skips the loop pass when nobody else holds it, which is
-    # always the case for a plain iterable, whose next() never waits.
-    pulling = anyio.Lock(fast_acquire=True)
+    # The slots share one input; `pull` lets them take turns at an async one.
+    pull = one_at_a_time(source)
     send_results, receive_results = anyio.create_memory_object_stream[R](limit)
 
     async def slot(results_out: MemoryObjectSendStream[R]) -> None:
         async with results_out:
             while True:
                 # The slot refills itself: as soon as its call is done, it takes the next item.
-                async with pulling:
-                    try:
-                        item = await anext(source)
-                    except StopAsyncIteration:
-                        return
+                try:
+                    item = await pull()
+                except StopAsyncIteration:
+                    return
                 await send(results_out, await work(item))
 
     async with receive_results, supervise() as supervisor:
@@ -119,8 +117,7 @@ def _check_window(window: object, limit: int) -> int:
 async def _ordered(
     work: Work[T, R], source: AsyncIterator[T], limit: int, window: int
 ) -> AsyncIterator[AsyncIterator[R]]:
-    numbered = Enumerate(source)
-    pulling = anyio.Lock(fast_acquire=True)
+    pull = one_at_a_time(Enumerate(source))
     # One permit per place in the reorder buffer. A slot takes one before it pulls an item;
     # the consumer gives it back when it yields that item. So the buffer never holds more than
     # `window` results, however slow the item at its head.
@@ -131,12 +128,11 @@ async def _ordered(
         async with results_out:
             while True:
                 await room.acquire()
-                async with pulling:
-                    try:
-                        index, item = await anext(numbered)
-                    except StopAsyncIteration:
-                        room.release()
-                        return
+                try:
+                    index, item = await pull()
+                except StopAsyncIteration:
+                    room.release()
+                    return
                 await send(results_out, (index, await work(item)))
 
     async with receive_results, supervise() as supervisor:

@@ -30,7 +30,7 @@ from patterns.registry import PATTERNS, get_pattern, summary
 from patterns.workload import DISTRIBUTIONS, Workload
 
 PROG = "python -m patterns"
-COMMANDS = ("list", "compare")
+COMMANDS = ("list", "compare", "bench")
 
 
 class UsageError(Exception):
@@ -119,6 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend", choices=BACKENDS, default="asyncio", help="event loop (default asyncio)"
     )
     parser.add_argument("--json", action="store_true", help="print only JSON on stdout")
+    bench = parser.add_argument_group("bench only")
+    bench.add_argument(
+        "--scale",
+        choices=("tiny", "full"),
+        default="full",
+        help="scenario sizes: full takes about 7 minutes on 2 cores (default full)",
+    )
+    bench.add_argument(
+        "--output",
+        default="bench-results.json",
+        metavar="FILE",
+        help="where to write the results as JSON (default bench-results.json)",
+    )
     return parser
 
 
@@ -160,6 +173,8 @@ def _main(
                 f"{name:<20} {summary(pattern)}", markup=False, highlight=False, soft_wrap=True
             )
         return 0
+    if command == "bench":
+        return _bench(args, console, err_console)
     if command != "compare":
         try:
             get_pattern(command)
@@ -209,6 +224,27 @@ def _main(
     else:
         console.print(report_table(reports[0]))
         console.print(reports[0].sentence(), markup=False, highlight=False, soft_wrap=True)
+    return 0
+
+
+def _bench(args: argparse.Namespace, console: Console, err_console: Console) -> int:
+    # Imported here: the benchmark module is only needed by this command.
+    from patterns.benchmarks import SCALES, run_all, summary_table, target_lines
+
+    def step(what: str) -> None:
+        if console.is_terminal:
+            err_console.print(f"[dim]{what}…[/dim]", highlight=False)
+
+    results = run_all(SCALES[args.scale], on_step=step)
+    with open(args.output, "w") as out:
+        json.dump(results.to_json(), out, indent=2)
+    if args.json:
+        console.file.write(json.dumps(results.to_json(), indent=2) + "\n")
+        return 0
+    console.print(summary_table(results))
+    for line in target_lines(results):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"Results written to {args.output}.", markup=False, highlight=False)
     return 0
 
 

@@ -96,6 +96,7 @@ class _SyncSource(AsyncIterator[T]):
     # A class rather than an async generator: an async generator abandoned half-way must be
     # finalised by the event loop, this needs nothing.
     __slots__ = ("_it",)
+    is_sync = True
 
     def __init__(self, it: Iterator[T]) -> None:
         self._it = it
@@ -107,14 +108,33 @@ class _SyncSource(AsyncIterator[T]):
             raise StopAsyncIteration from None
 
 
+def one_at_a_time(source: AsyncIterator[T]) -> Callable[[], Awaitable[T]]:
+    """A pull function that many tasks may call at once without tripping over each other.
+
+    Two tasks must never pull from one async generator at once (it raises "already
+    running"), so an async source takes turns under a lock. A plain iterable's next() never
+    waits, so it needs no lock at all: that saves a lock per item on the common path.
+    """
+    if isinstance(source, _SyncSource | Enumerate) and source.is_sync:
+        return source.__anext__
+    lock = anyio.Lock(fast_acquire=True)
+
+    async def pull() -> T:
+        async with lock:
+            return await source.__anext__()
+
+    return pull
+
+
 class Enumerate(AsyncIterator[tuple[int, T]]):
     """``enumerate`` for an async iterator: the index is fixed when the item is pulled."""
 
-    __slots__ = ("_count", "_source")
+    __slots__ = ("_count", "_source", "is_sync")
 
     def __init__(self, source: AsyncIterator[T]) -> None:
         self._source = source
         self._count = 0
+        self.is_sync = isinstance(source, _SyncSource)
 
     async def __anext__(self) -> tuple[int, T]:
         item = await self._source.__anext__()
@@ -175,18 +195,11 @@ class Supervisor:
     first one, bare, after every task has ended. Failures that raced it are named in its notes.
     """
 
-    __slots__ = ("_failures", "_group", "_scope")
+    __slots__ = ("_failures", "_group")
 
-    def __init__(
-        self,
-        group: TaskGroup,
-        failures: list[Exception] | None = None,
-        scope: anyio.CancelScope | None = None,
-    ) -> None:
+    def __init__(self, group: TaskGroup, failures: list[Exception]) -> None:
         self._group = group
-        # A nested supervisor shares its parent's record and cancels the outermost scope.
-        self._failures: list[Exception] = [] if failures is None else failures
-        self._scope = group.cancel_scope if scope is None else scope
+        self._failures = failures
 
     def start_soon(self, fn: Callable[[Unpack[Ts]], Awaitable[Any]], *args: *Ts) -> None:
         """Start ``fn(*args)``; if it fails, the failure is recorded and everything cancelled."""
@@ -199,23 +212,28 @@ class Supervisor:
             self.fail(exc)
 
     @asynccontextmanager
-    async def nested(self) -> AsyncIterator[Supervisor]:
-        """A task group inside this one, supervised the same way, body included: the block
-        ends only when every task started in it has ended."""
+    async def nested(self) -> AsyncIterator[TaskGroup]:
+        """A plain task group inside the supervised one, for tasks started per item.
+
+        The block ends only when every task started in it has ended; an exception from the
+        block's body is recorded like any failure. Tasks started here are *not* guarded: each
+        must catch its own exception and pass it to :meth:`fail`, which costs nothing, where a
+        guard would cost a wrapper coroutine per item.
+        """
         async with anyio.create_task_group() as group:
             try:
-                yield Supervisor(group, self._failures, self._scope)
+                yield group
             except Exception as exc:
                 self.fail(exc)
 
     def fail(self, exc: Exception) -> None:
         """Record ``exc`` and cancel everything supervised."""
         self._failures.append(exc)
-        self._scope.cancel()
+        self._group.cancel_scope.cancel()
 
     def cancel(self) -> None:
         """Cancel everything supervised, as a failure would, but record nothing."""
-        self._scope.cancel()
+        self._group.cancel_scope.cancel()
 
 
 @asynccontextmanager

@@ -59,14 +59,19 @@ async def stream(
     send, receive = anyio.create_memory_object_stream[R](math.inf)
 
     async def call(item: T) -> None:
-        send.send_nowait(await work(item))
+        try:
+            send.send_nowait(await work(item))
+        except Exception as exc:
+            # Fail fast: record the failure and cancel everything, this call's siblings too.
+            supervisor.fail(exc)
 
     async def scatter(supervisor: Supervisor) -> None:
         # The send end closes only after the inner task group has awaited the last call;
         # that is what ends the consumer's loop.
         async with send, supervisor.nested() as calls:
             async for item in source:
-                calls.start_soon(call, item)
+                # A fixed name spares anyio from building one from the function per item.
+                calls.start_soon(call, item, name="scatter_gather call")
 
     async with receive, supervise() as supervisor:
         supervisor.start_soon(scatter, supervisor)

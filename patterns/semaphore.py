@@ -54,9 +54,7 @@ async def stream(
 ) -> AsyncIterator[AsyncIterator[R]]:
     """Start a task per item, at most ``limit`` at a time; yield results in completion order."""
     source = checked_source(work, items, limit)
-    # fast_acquire: when a permit is free, take it without first yielding to the event loop
-    # (anyio's acquire() otherwise always does), which saves a loop pass per item.
-    permits = anyio.Semaphore(limit, fast_acquire=True)
+    permits = anyio.Semaphore(limit)
     # Room for one result per permit: a task hands its result over and ends, and a consumer
     # that falls behind holds up the tasks (and so the spawner) instead of growing a buffer.
     send_results, receive_results = anyio.create_memory_object_stream[R](limit)
@@ -64,6 +62,9 @@ async def stream(
     async def call(item: T) -> None:
         try:
             await send(send_results, await work(item))
+        except Exception as exc:
+            # Fail fast: record the failure and cancel everything, this call's siblings too.
+            supervisor.fail(exc)
         finally:
             # The task itself gives the permit back, when it is done and not before:
             # released around start_soon instead, the limit would bound nothing.
@@ -72,10 +73,16 @@ async def stream(
     async def spawn(supervisor: Supervisor) -> None:
         async with send_results, supervisor.nested() as calls:
             async for item in source:
-                # Wait for a permit *before* starting the task: a task never exists without
-                # one, so tasks alive (and memory) stay at `limit` however long the input.
-                await permits.acquire()
-                calls.start_soon(call, item)
+                # Take a permit *before* starting the task: a task never exists without one,
+                # so tasks alive (and memory) stay at `limit` however long the input.
+                try:
+                    # Fast path: anyio's acquire() always passes through the event loop, even
+                    # when a permit is free; acquire_nowait() does not.
+                    permits.acquire_nowait()
+                except anyio.WouldBlock:
+                    await permits.acquire()
+                # A fixed name spares anyio from building one from the function per item.
+                calls.start_soon(call, item, name="semaphore call")
 
     async with receive_results, supervise() as supervisor:
         supervisor.start_soon(spawn, supervisor)

@@ -84,7 +84,7 @@ def test_json() -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["nosuch"], "unknown command 'nosuch'; choose from: list, compare, scatter_gather"),
+        (["nosuch"], "unknown command 'nosuch'; choose from: list, compare, bench, scatter_gather"),
         (["worker-pool", "--limit", "0"], "--limit: must be >= 1, got 0"),
         (["compare", "--limit", "two"], "--limit: expected a whole number"),
         (["compare", "--latency", "2", "1"], "LO must not exceed HI"),

@@ -19,12 +19,15 @@ ALLOWED = {
     "probe": {"core"},
     "registry": {"core", *PATTERNS},
     "harness": {"core", "probe", "registry", "workload"},
-    "cli": {"harness", "registry", "workload"},
+    "benchmarks": {"harness", "registry", "workload"},
+    "cli": {"benchmarks", "harness", "registry", "workload"},
     "__main__": {"cli"},
     "__init__": {"core", "registry"},
     **{name: {"core"} for name in PATTERNS},
 }
 THIRD_PARTY = {"anyio", "rich"}
+# Optional packages a module may import where it needs them (the benchmark floors and peers).
+OPTIONAL = {"benchmarks": {"trio", "aiometer", "aiostream"}}
 
 
 def imports(path: Path) -> set[str]:
@@ -55,7 +58,8 @@ def test_imports_point_down(module: str) -> None:
         elif module in {"core", *PATTERNS}:
             assert top == "anyio" or top in sys.stdlib_module_names or top == "__future__", name
         else:
-            assert top in THIRD_PARTY or top in sys.stdlib_module_names or top == "__future__", name
+            allowed = THIRD_PARTY | OPTIONAL.get(module, set())
+            assert top in allowed or top in sys.stdlib_module_names or top == "__future__", name
 
 
 # Each recipe's docstring says what it is, when to use it, its failure mode and its cost.

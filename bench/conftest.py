@@ -1,0 +1,92 @@
+"""The benchmark suite's shared fixtures, scale and closing summary.
+
+``pytest bench --benchmark-only`` runs every scenario at full size (about 7 minutes on 2 cores)
+and ends with one summary table and the targets, met or missed. Anywhere else, as in the test
+suite's ``pytest --benchmark-disable``, the scenarios run once at a tiny size so none can rot
+unnoticed. ``--bench-scale`` chooses explicitly.
+"""
+
+from __future__ import annotations
+
+import io
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from patterns.benchmarks import SCALES, Results, Scale, selected, summary_table, target_lines
+
+_RESULTS: list[Results] = []
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--bench-scale",
+        choices=sorted(SCALES),
+        default=None,
+        help="size of the benchmark scenarios (default: full with --benchmark-only, else tiny)",
+    )
+
+
+@pytest.fixture(scope="session")
+def scale(pytestconfig: pytest.Config) -> Scale:
+    chosen = pytestconfig.getoption("--bench-scale")
+    if chosen is None:
+        chosen = "full" if pytestconfig.getoption("benchmark_only") else "tiny"
+    return SCALES[chosen]
+
+
+@pytest.fixture(scope="session")
+def results(scale: Scale) -> Results:
+    results = Results(scale)
+    for impl in selected():
+        results.kinds[impl.name] = impl.kind
+    _RESULTS.append(results)
+    return results
+
+
+def median_seconds(benchmark: Any, fn: Callable[[], object], rounds: int) -> float:
+    """Run ``fn`` through pytest-benchmark and return the median of its own timings.
+
+    Timed here as well as by pytest-benchmark, so the figure exists when benchmarks are
+    disabled (then ``fn`` runs once).
+    """
+    times: list[float] = []
+
+    def timed() -> None:
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+
+    benchmark.pedantic(timed, rounds=rounds, iterations=1, warmup_rounds=0)
+    return statistics.median(times)
+
+
+def pytest_report_header() -> list[str]:
+    missing = [name for name in ("aiometer", "aiostream") if not _installed(name)]
+    if not missing:
+        return []
+    return [
+        f"bench: peers not installed, skipped: {', '.join(missing)} (pip install -e '.[bench]')"
+    ]
+
+
+def _installed(package: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(package) is not None
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for results in _RESULTS:
+        out = io.StringIO()
+        console = Console(file=out, width=200, no_color=True)
+        console.print(summary_table(results))
+        for line in target_lines(results):
+            console.print(line, markup=False, highlight=False)
+        terminalreporter.write_sep("=", "concurrency patterns: summary")
+        for line in out.getvalue().splitlines():
+            terminalreporter.write_line(line)
