@@ -17,7 +17,15 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from patterns.benchmarks import SCALES, Results, Scale, selected, summary_table, target_lines
+from patterns.benchmarks import (
+    SCALES,
+    Results,
+    Scale,
+    gap_lines,
+    selected,
+    summary_table,
+    target_lines,
+)
 
 _RESULTS: list[Results] = []
 
@@ -85,7 +93,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         out = io.StringIO()
         console = Console(file=out, width=200, no_color=True)
         console.print(summary_table(results))
-        for line in target_lines(results):
+        for line in [*target_lines(results), *gap_lines(results)]:
             console.print(line, markup=False, highlight=False)
         terminalreporter.write_sep("=", "concurrency patterns: summary")
         for line in out.getvalue().splitlines():

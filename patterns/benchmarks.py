@@ -34,12 +34,13 @@ import anyio.lowlevel
 from rich.table import Table
 
 from patterns.harness import check_backend, ideal_makespan
+from patterns.probe import Probe
 from patterns.registry import PATTERNS
 from patterns.workload import Item, Workload, do_work
 
 Work = Callable[[Any], Coroutine[Any, Any, Any]]
 Runner = Callable[[Work, Sequence[Any], int], Awaitable[None]]
-Kind = Literal["pattern", "floor", "peer"]
+Kind = Literal["pattern", "floor", "peer", "probe"]
 ALL_BACKENDS = frozenset({"asyncio", "uvloop", "trio"})
 ASYNCIO_ONLY = frozenset({"asyncio", "uvloop"})
 
@@ -71,6 +72,16 @@ def _pattern(name: str) -> Runner:
         async with pattern.stream(work, items, limit=limit) as results:
             async for _ in results:
                 pass
+
+    return run
+
+
+def _probed(name: str) -> Runner:
+    # The harness's probe around the work: the same pattern with and without it prices it.
+    run_plain = _pattern(name)
+
+    async def run(work: Work, items: Sequence[Any], limit: int) -> None:
+        await run_plain(Probe().wrap(work), items, limit)
 
     return run
 
@@ -208,7 +219,12 @@ def implementations() -> list[Impl]:
         Impl("raw trio channel pool", "floor", trio_channel_pool, frozenset({"trio"})),
         Impl("aiometer.amap", "peer", aiometer_amap, package="aiometer"),
         Impl("aiostream map", "peer", aiostream_map, ASYNCIO_ONLY, package="aiostream"),
+        Impl(PROBED, "probe", _probed("worker_pool"), ASYNCIO_ONLY),
     ]
+
+
+#: The harness's probe is priced by running one pattern with it and without it.
+PROBED = "worker_pool + probe"
 
 
 def get_impl(name: str) -> Impl:
@@ -486,6 +502,28 @@ def summary_table(results: Results) -> Table:
             mem_text,
         )
     return table
+
+
+def gap_lines(results: Results) -> list[str]:
+    """Figures reported beside the targets: the spawners' gap to raw asyncio, the probe."""
+    lines = []
+    for mine, theirs in (
+        ("semaphore", "raw asyncio TaskGroup+Semaphore"),
+        ("scatter_gather", "asyncio.gather"),
+    ):
+        a, b = results.per_item_us(mine), results.per_item_us(theirs)
+        if a is not None and b:
+            lines.append(
+                f"  gap   {mine} costs {a:.1f} µs/item, {a / b:.1f}× {theirs} ({b:.1f} µs): "
+                "the price of starting an anyio task per item"
+            )
+    probed, plain = results.per_item_us(PROBED), results.per_item_us("worker_pool")
+    if probed is not None and plain is not None:
+        lines.append(
+            f" probe   the harness's probe adds {probed - plain:.2f} µs/item "
+            f"(worker_pool {plain:.2f} → {probed:.2f} µs/item)"
+        )
+    return lines
 
 
 def target_lines(results: Results) -> list[str]:

@@ -229,7 +229,7 @@ def _main(
 
 def _bench(args: argparse.Namespace, console: Console, err_console: Console) -> int:
     # Imported here: the benchmark module is only needed by this command.
-    from patterns.benchmarks import SCALES, run_all, summary_table, target_lines
+    from patterns.benchmarks import SCALES, gap_lines, run_all, summary_table, target_lines
 
     def step(what: str) -> None:
         if console.is_terminal:
@@ -242,7 +242,7 @@ def _bench(args: argparse.Namespace, console: Console, err_console: Console) -> 
         console.file.write(json.dumps(results.to_json(), indent=2) + "\n")
         return 0
     console.print(summary_table(results))
-    for line in target_lines(results):
+    for line in [*target_lines(results), *gap_lines(results)]:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(f"Results written to {args.output}.", markup=False, highlight=False)
     return 0

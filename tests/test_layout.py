@@ -19,7 +19,7 @@ ALLOWED = {
     "probe": {"core"},
     "registry": {"core", *PATTERNS},
     "harness": {"core", "probe", "registry", "workload"},
-    "benchmarks": {"harness", "registry", "workload"},
+    "benchmarks": {"harness", "probe", "registry", "workload"},
     "cli": {"benchmarks", "harness", "registry", "workload"},
     "__main__": {"cli"},
     "__init__": {"core", "registry"},
