@@ -1,11 +1,11 @@
-"""Buffered stream: keep ``limit`` calls in flight, refilling each slot from the input as it frees.
+"""Buffered stream: a bounded number of calls in flight, each refilled from the input as it ends.
 
 What it is
     The shape of futures' ``buffer_unordered(n)`` in Rust and of aiostream's ``map(...,
     task_limit=n)``: a stream of calls of which at most ``limit`` are running, each finished
-    call replaced at once by the next item, results yielded as they complete. Here ``limit``
-    long-lived *slots* each take the next item straight from the input: no task per item and
-    no channel of items in between.
+    call replaced at once by the next item, results yielded as they complete. Here up to
+    ``limit`` long-lived *slots* each take the next item straight from the input: no task per
+    item and no channel of items in between. A slot opens only when there is an item for it.
 
     ``ordered=True`` gives the ``buffered(n)`` form instead: results in input order. A slow
     item then holds back the ones after it, so finished results wait in a reorder buffer of
@@ -65,7 +65,7 @@ async def stream(
     ordered: bool = False,
     window: int | None = None,
 ) -> AsyncIterator[AsyncIterator[R]]:
-    """Keep ``limit`` calls in flight; yield results as they complete (or in input order).
+    """Keep up to ``limit`` calls in flight; yield results as they complete (or in input order).
 
     ``window`` (ordered form only, default ``2 * limit``, at least ``limit``) is how many
     items may be started and not yet yielded.
@@ -84,22 +84,30 @@ async def stream(
     pull = one_at_a_time(source)
     send_results, receive_results = anyio.create_memory_object_stream[R](limit)
 
-    async def slot(results_out: MemoryObjectSendStream[R]) -> None:
+    async def open_slots() -> None:
+        # Open a slot per item, up to `limit`: a limit of 10,000 over three items opens three
+        # slots, not 10,000. Each slot gets a clone of the result channel's send end, and the
+        # original closes when this is done, so the consumer's loop ends with the last slot.
+        async with send_results:
+            for _ in range(limit):
+                try:
+                    item = await pull()
+                except StopAsyncIteration:
+                    return
+                supervisor.start_soon(slot, item, send_results.clone())
+
+    async def slot(item: T, results_out: MemoryObjectSendStream[R]) -> None:
         async with results_out:
             while True:
+                await send(results_out, await work(item))
                 # The slot refills itself: as soon as its call is done, it takes the next item.
                 try:
                     item = await pull()
                 except StopAsyncIteration:
                     return
-                await send(results_out, await work(item))
 
-    async with receive_results, supervise() as supervisor:
-        # Each slot holds a clone of the send end and the original closes at once, so the
-        # consumer's loop ends when the last slot runs out of input.
-        async with send_results:
-            for _ in range(limit):
-                supervisor.start_soon(slot, send_results.clone())
+    async with receive_results, supervise(source) as supervisor:
+        supervisor.start_soon(open_slots)
         yield drain(receive_results)
 
 
@@ -117,28 +125,42 @@ def _check_window(window: object, limit: int) -> int:
 async def _ordered(
     work: Work[T, R], source: AsyncIterator[T], limit: int, window: int
 ) -> AsyncIterator[AsyncIterator[R]]:
-    pull = one_at_a_time(Enumerate(source))
-    # One permit per place in the reorder buffer. A slot takes one before it pulls an item;
-    # the consumer gives it back when it yields that item. So the buffer never holds more than
-    # `window` results, however slow the item at its head.
+    numbered = one_at_a_time(Enumerate(source))
+    # One permit per place in the reorder buffer. An item is pulled only with a permit in
+    # hand, and the consumer gives it back when it yields that item. So the buffer never holds
+    # more than `window` results, however slow the item at its head.
     room = anyio.Semaphore(window, fast_acquire=True)
     send_results, receive_results = anyio.create_memory_object_stream[tuple[int, R]](limit)
 
-    async def slot(results_out: MemoryObjectSendStream[tuple[int, R]]) -> None:
-        async with results_out:
-            while True:
-                await room.acquire()
-                try:
-                    index, item = await pull()
-                except StopAsyncIteration:
-                    room.release()
-                    return
-                await send(results_out, (index, await work(item)))
+    async def pull() -> tuple[int, T]:
+        await room.acquire()
+        try:
+            return await numbered()
+        except BaseException:
+            room.release()  # nothing was pulled with it
+            raise
 
-    async with receive_results, supervise() as supervisor:
+    async def open_slots() -> None:
         async with send_results:
             for _ in range(limit):
-                supervisor.start_soon(slot, send_results.clone())
+                try:
+                    pair = await pull()
+                except StopAsyncIteration:
+                    return
+                supervisor.start_soon(slot, pair, send_results.clone())
+
+    async def slot(pair: tuple[int, T], results_out: MemoryObjectSendStream[tuple[int, R]]) -> None:
+        async with results_out:
+            while True:
+                index, item = pair
+                await send(results_out, (index, await work(item)))
+                try:
+                    pair = await pull()
+                except StopAsyncIteration:
+                    return
+
+    async with receive_results, supervise(source) as supervisor:
+        supervisor.start_soon(open_slots)
         yield _InOrder(receive_results, room)
 
 

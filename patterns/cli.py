@@ -29,7 +29,8 @@ from patterns.harness import (
 from patterns.registry import PATTERNS, get_pattern, summary
 from patterns.workload import DISTRIBUTIONS, Workload
 
-PROG = "python -m patterns"
+# The installed `patterns` script names itself; `python -m patterns` shows as such.
+PROG = "python -m patterns" if sys.argv[0].endswith("__main__.py") else "patterns"
 COMMANDS = ("list", "compare", "bench")
 
 
@@ -54,7 +55,9 @@ def _checked(
             value = convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
-        if not low <= value <= high:  # NaN fails this too
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if not low <= value <= high:
             if high == math.inf:
                 raise argparse.ArgumentTypeError(f"must be >= {low:g}, got {text}")
             raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}, got {text}")
@@ -155,6 +158,12 @@ def main(
         err_console.print(f"{PROG}: error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
+        err_console.print("interrupted", markup=False, highlight=False)
+        return 130
+    except BaseExceptionGroup as group:
+        # The patterns raise a Ctrl+C bare; a task group elsewhere might still wrap one.
+        if group.subgroup(KeyboardInterrupt) is None:
+            raise
         err_console.print("interrupted", markup=False, highlight=False)
         return 130
 
@@ -294,8 +303,12 @@ class _progress:
         return update
 
 
+def _maybe(value: float | None, spec: str, suffix: str = "") -> str:
+    return "–" if value is None else format(value, spec) + suffix
+
+
 def _seconds(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
+    return _maybe(value, ".3f")
 
 
 # (header, justify, the report's figure as text); the comparison table leaves out the ones
@@ -304,15 +317,15 @@ _COLUMNS: tuple[tuple[str, JustifyMethod, Callable[[Report], str], bool], ...] =
     ("pattern", "left", lambda r: r.pattern, True),
     ("time s", "right", lambda r: f"{r.makespan_s:.3f}", True),
     ("ideal s", "right", lambda r: f"{r.ideal_makespan_s:.3f}", False),
-    ("efficiency", "right", lambda r: f"{r.efficiency:.1%}", True),
-    ("items/s", "right", lambda r: f"{r.throughput_per_s:,.1f}", True),
+    ("efficiency", "right", lambda r: _maybe(r.efficiency, ".1%"), True),
+    ("items/s", "right", lambda r: _maybe(r.throughput_per_s, ",.1f"), True),
     ("peak", "right", lambda r: str(r.peak_concurrency), True),
     ("mean conc.", "right", lambda r: f"{r.mean_concurrency:.2f}", True),
     ("first s", "right", lambda r: _seconds(r.first_result_s), True),
     ("p50 s", "right", lambda r: _seconds(r.p50_s), True),
     ("p95 s", "right", lambda r: _seconds(r.p95_s), True),
     ("p99 s", "right", lambda r: _seconds(r.p99_s), False),
-    ("speedup", "right", lambda r: f"{r.speedup:.1f}×", True),
+    ("speedup", "right", lambda r: _maybe(r.speedup, ".1f", "×"), True),
     ("failed", "right", lambda r: str(r.failed), True),
 )
 
@@ -335,7 +348,7 @@ def comparison_table(reports: Sequence[Report], serial: Report | None = None) ->
 
 def report_table(report: Report) -> Table:
     """One report as a two-column table, metric by metric."""
-    table = Table(title=_title(report), show_header=False)
+    table = Table(title=_title(report), show_header=False, min_width=len(_title(report)) + 4)
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, _, text, _ in _COLUMNS:
@@ -345,13 +358,13 @@ def report_table(report: Report) -> Table:
 
 def compare_sentence(reports: Sequence[Report]) -> str:
     """The comparison read aloud: how the bounded patterns did, and what unbounded cost."""
-    bounded = sorted((r for r in reports if r.bounded), key=lambda r: r.makespan_s)
+    bounded = sorted((r for r in reports if r.bounded and r.items), key=lambda r: r.makespan_s)
     parts = []
+    if not any(r.items for r in reports):
+        return "No items: nothing ran."
     if bounded:
         best, worst = bounded[0], bounded[-1]
-        figures = (
-            f"{best.speedup:.1f}× faster than one at a time, {best.efficiency:.0%} of the ideal"
-        )
+        figures = best.figures()
         if len(bounded) > 1 and worst.makespan_s <= best.makespan_s * 1.02:
             # Differences of a percent or two are noise on a shared machine: say so, not a winner.
             parts.append(

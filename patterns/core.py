@@ -237,12 +237,13 @@ class Supervisor:
 
 
 @asynccontextmanager
-async def supervise() -> AsyncIterator[Supervisor]:
+async def supervise(source: AsyncIterator[Any] | None = None) -> AsyncIterator[Supervisor]:
     """A task group that fails fast and raises the first failure itself.
 
     The body of the ``async with`` block is the consumer: its own exception counts as a
     failure like any other. When the block ends, for any reason, whatever is still running is
-    cancelled and awaited before control leaves: nothing outlives the block.
+    cancelled and awaited before control leaves: nothing outlives the block, not even the
+    input, if it is an async generator left half-read (``source``): it is closed.
     """
     failures: list[Exception] = []
     try:
@@ -260,7 +261,32 @@ async def supervise() -> AsyncIterator[Supervisor]:
         # cancellation that raced it, so it is not lost.
         _raise_first(failures)
         raise
+    except BaseExceptionGroup as group:
+        # Only a KeyboardInterrupt or SystemExit (a guarded task lets nothing else through)
+        # gets here, wrapped by the task group; raise it bare, as Python would without us.
+        _raise_interrupt(group)
+        raise
+    finally:
+        await _close(source)
     _raise_first(failures)
+
+
+async def _close(source: AsyncIterator[Any] | None) -> None:
+    # An async generator abandoned half-way is finalised whenever the garbage collector gets
+    # to it (trio warns about that); closing it here runs its cleanup now, shielded because
+    # the block may be leaving under cancellation.
+    aclose = getattr(source, "aclose", None)
+    if aclose is not None:
+        with anyio.CancelScope(shield=True):
+            await aclose()
+
+
+def _raise_interrupt(group: BaseExceptionGroup[BaseException]) -> None:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            _raise_interrupt(exc)
+        elif isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise exc from None
 
 
 def _raise_first(failures: list[Exception]) -> None:

@@ -1,9 +1,11 @@
-"""Worker pool: ``limit`` workers take items from one shared channel until it closes.
+"""Worker pool: a fixed crew of workers takes items from one shared channel until it closes.
 
 What it is
-    A feeder sends the items into a channel; ``limit`` workers each hold a clone of its
+    A feeder sends the items into a channel; up to ``limit`` workers each hold a clone of its
     receiving end and take the next item as soon as they are free; results come back over a
-    second channel. Concurrency is bounded by the number of workers, not by a counter.
+    second channel. Concurrency is bounded by the number of workers, not by a counter. A
+    worker starts only when the feeder has an item for it, so a generous limit costs nothing
+    on a short input.
 
 When to use it
     The classic shape for a steady stream of same-kind work: jobs from a queue, lines of a
@@ -51,7 +53,7 @@ BOUNDED = True
 async def stream(
     work: Work[T, R], items: Items[T], *, limit: int
 ) -> AsyncIterator[AsyncIterator[R]]:
-    """Run ``limit`` workers over a shared channel; yield results in completion order."""
+    """Run up to ``limit`` workers over a shared channel; yield results in completion order."""
     source = checked_source(work, items, limit)
     # The work channel holds up to `limit` items, as an asyncio.Queue(limit) would: the feeder
     # fills it in bursts instead of waking for every item, and a worker that frees up finds
@@ -64,10 +66,24 @@ async def stream(
     send_results, receive_results = anyio.create_memory_object_stream[R](limit)
 
     async def feed() -> None:
-        # Closing the work channel when the input runs out is what ends the workers' loops.
-        async with send_items:
+        workers = 0
+        # The feeder holds the original ends and closes all three when the input runs out:
+        # closing the work channel ends the workers' loops, and once every worker has closed
+        # its clone of the result channel, the consumer's loop ends too. Keep an original
+        # open and the loops below never end.
+        async with send_items, receive_items, send_results:
             async for item in source:
-                await send(send_items, item)
+                # A worker starts only when there is an item for it: a limit of 10,000 over
+                # three items starts three workers, not 10,000.
+                if workers < limit:
+                    supervisor.start_soon(worker, receive_items.clone(), send_results.clone())
+                    workers += 1
+                try:
+                    await send(send_items, item)
+                except anyio.BrokenResourceError:
+                    # Every worker is gone, which only a failure (already recorded) or a
+                    # cancellation does: stop feeding, quietly.
+                    return
 
     async def worker(
         items_in: MemoryObjectReceiveStream[T], results_out: MemoryObjectSendStream[R]
@@ -76,14 +92,8 @@ async def stream(
             async for item in drain(items_in):
                 await send(results_out, await work(item))
 
-    async with receive_results, supervise() as supervisor:
+    async with receive_results, supervise(source) as supervisor:
         supervisor.start_soon(feed)
-        # Each worker gets its own clone of both ends, and the originals close right after:
-        # the result channel then ends when the last worker does. Keep the originals open and
-        # the consumer below waits forever.
-        async with receive_items, send_results:
-            for _ in range(limit):
-                supervisor.start_soon(worker, receive_items.clone(), send_results.clone())
         yield drain(receive_results)
 
 

@@ -1,10 +1,10 @@
 """The simulated workload every recipe runs: seeded latencies, optional failures, drawn lazily.
 
-The defaults are the source article's (seed 002): 20 items, each sleeping 0.5-1.5 s, run 5 at a
-time. A :class:`Workload` is an iterable of :class:`Item`; each item carries its own latency and
-whether it fails, both drawn from one seeded generator as the item is reached, so a workload of
-a billion items costs nothing until it is iterated, and the same seed always gives the same
-items. :func:`do_work` is the call the patterns run.
+The defaults are those of the source article on the four patterns (article 002): 20 items,
+each sleeping 0.5-1.5 s, run 5 at a time. A :class:`Workload` is an iterable of :class:`Item`;
+each item carries its own latency and whether it fails, both drawn from one seeded generator
+as the item is reached, so a workload of a billion items costs nothing until it is iterated,
+and the same seed always gives the same items. :func:`do_work` is the call the patterns run.
 """
 
 from __future__ import annotations
@@ -26,6 +26,27 @@ _PARETO_SHAPE = 1.5
 # A heavy tail without a cap can draw a latency of hours; truncating at 20 spreads above the
 # minimum keeps a demo a demo while leaving rare items ~20x slower than typical ones.
 _PARETO_CAP = 20.0
+
+
+def _pareto_spread_per_scale() -> float:
+    """spread / scale that gives the truncated tail a mean of exactly spread / 2.
+
+    With X = scale * (Pareto(a) - 1) truncated at c = CAP * spread, E[X] is the integral of
+    P(X > x) from 0 to c: 2 * scale * (1 - (1 + c / scale) ** -0.5) for a = 1.5. Setting it to
+    spread / 2 and writing u = spread / scale gives 4 * (1 - (1 + CAP * u) ** -0.5) = u,
+    solved here by bisection (u = 4 without the cap; the cap takes about 12% of the mean).
+    """
+    low, high = 1.0, 4.0
+    for _ in range(60):
+        u = (low + high) / 2
+        if 4 * (1 - (1 + _PARETO_CAP * u) ** -0.5) > u:
+            low = u
+        else:
+            high = u
+    return (low + high) / 2
+
+
+_PARETO_U = _pareto_spread_per_scale()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +83,9 @@ class Workload:
 
     ``uniform``: evenly between ``low`` and ``high``. ``exponential``: ``low`` plus an
     exponential tail with the same mean as the uniform one. ``pareto``: ``low`` plus a Pareto
-    tail (shape 1.5) with that same mean, truncated at ``low + 20 * (high - low)``: most
-    items are fast, a few are very slow. ``failure_rate`` is each item's chance to fail.
-    Changing the failure rate never changes the latencies of a seed.
+    tail (shape 1.5) truncated at ``low + 20 * (high - low)`` and scaled so that its mean is
+    that same mean: most items are fast, a few are very slow. ``failure_rate`` is each item's
+    chance to fail. Changing the failure rate never changes the latencies of a seed.
     """
 
     items: int = 20
@@ -128,7 +149,7 @@ class Workload:
         if self.distribution == "exponential":
             mean_extra = spread / 2
             return lambda: low + rng.expovariate(1 / mean_extra)
-        # Pareto: paretovariate(a) - 1 has mean 1 / (a - 1); scale it to spread / 2.
-        scale = spread / 2 * (_PARETO_SHAPE - 1)
+        # Pareto: scaled so that, truncated at the cap, its mean is still spread / 2.
+        scale = spread / _PARETO_U
         cap = low + _PARETO_CAP * spread
         return lambda: min(cap, low + scale * (rng.paretovariate(_PARETO_SHAPE) - 1))

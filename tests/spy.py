@@ -6,7 +6,7 @@ probe with the probe itself.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 
 import anyio
 import anyio.lowlevel
@@ -76,7 +76,7 @@ class Boom(Exception):
 async def consume(
     pattern: Pattern,
     work: Callable[[int], Awaitable[str]],
-    items: Iterable[int],
+    items: Iterable[int] | AsyncIterable[int],
     *,
     limit: int,
     on_result: Callable[[str], None] = lambda result: None,

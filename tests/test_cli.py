@@ -5,10 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from rich.console import Console
@@ -91,7 +89,7 @@ def test_json() -> None:
         (["compare", "--failure-rate", "2"], "--failure-rate: must be between 0 and 1"),
         (["compare", "--backend", "curio"], "--backend: invalid choice"),
         (["compare", "--items", "-1"], "--items: must be >= 0"),
-        (["compare", "--latency", "0", "inf"], "high must be finite"),
+        (["compare", "--latency", "0", "inf"], "--latency: must be a finite number, got inf"),
         (["compare", "--seed", "x"], "--seed: invalid int value"),
         ([], "the following arguments are required: COMMAND"),
     ],
@@ -112,23 +110,6 @@ def test_module_misuse(argv: list[str]) -> None:
     assert proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "Traceback" not in proc.stderr
-
-
-# Ctrl+C: exit 130, no traceback.
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_ctrl_c() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "patterns", "worker_pool", "--latency", "5", "5"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        time.sleep(1.5)  # let it start its calls
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=20)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130
-    assert "Traceback" not in err
 
 
 # On a terminal, the progress bar counts results and calls in flight as the run goes.

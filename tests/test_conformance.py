@@ -7,9 +7,11 @@ uvloop, trio) come from conftest.py.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -199,6 +201,33 @@ async def test_timeout_raises_timeout_error(pattern: Pattern) -> None:
     with pytest.raises(TimeoutError), anyio.fail_after(0.05):
         await consume(pattern, spy.work(lambda i: 5), range(9), limit=3)
     assert spy.running == 0
+
+
+# A half-read async generator input is closed before the block exits: its cleanup has run.
+async def test_async_generator_input_is_closed(pattern: Pattern) -> None:
+    spy = Spy()
+    closed = False
+
+    async def source() -> AsyncIterator[int]:
+        nonlocal closed
+        try:
+            for i in range(1000):
+                await anyio.lowlevel.checkpoint()
+                yield i
+        finally:
+            closed = True
+
+    with pytest.raises(_Stop):
+        await consume(pattern, spy.work(), source(), limit=3, on_result=_stop)
+    assert closed
+
+
+def _stop(result: str) -> None:
+    raise _Stop
+
+
+class _Stop(Exception):
+    pass
 
 
 # Collect mode never cancels: every item comes back with its result or its error.

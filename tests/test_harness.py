@@ -45,10 +45,12 @@ def test_measure(name: str) -> None:
     assert report.backend == "asyncio"
     assert report.peak_concurrency == (4 if PATTERNS[name].BOUNDED else 30)
     assert report.ideal_makespan_s == ideal_makespan(TINY.latencies(), 4 if report.bounded else 30)
+    assert report.efficiency is not None
     assert 0 < report.efficiency <= 1.02
     assert report.makespan_s >= report.ideal_makespan_s * 0.98
     assert report.serial_s == pytest.approx(sum(TINY.latencies()))
     assert report.speedup == pytest.approx(report.serial_s / report.makespan_s)
+    assert report.throughput_per_s == pytest.approx(30 / report.makespan_s)
     times = [report.first_result_s, report.p50_s, report.p95_s, report.p99_s, report.makespan_s]
     assert times == sorted(t for t in times if t is not None)
     assert 0 < report.mean_concurrency <= report.peak_concurrency
@@ -98,6 +100,19 @@ async def test_awaitable_forms(anyio_backend: tuple[str, dict[str, Any]]) -> Non
     assert report.backend == expected
     reports = await acompare(TINY, limit=2, patterns=["worker-pool", "buffered_unordered"])
     assert [r.pattern for r in reports] == ["worker_pool", "buffered_unordered"]
+
+
+# With no latency there is nothing to schedule: no efficiency or speedup to claim, and no 0%.
+def test_zero_latency_and_no_items() -> None:
+    report = measure("worker_pool", Workload(items=5, low=0, high=0), limit=2)
+    assert report.efficiency is None
+    assert report.speedup is None
+    assert "measures only the plumbing" in report.sentence()
+    assert report.to_dict()["efficiency"] is None
+    empty = measure("semaphore", Workload(items=0), limit=2)
+    assert empty.sentence() == "No items: nothing ran."
+    assert empty.first_result_s is None
+    assert empty.throughput_per_s is None
 
 
 # The serial baseline is derived from the latencies, not run.

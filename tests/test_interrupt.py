@@ -1,0 +1,69 @@
+"""Ctrl+C and SystemExit pass through every pattern bare.
+
+On trio a KeyboardInterrupt can surface in any task, so that is where a pattern's task groups
+could wrap one: those tests run on trio. asyncio never raises it inside a task (a real Ctrl+C
+cancels the main task instead, and one raised by hand in a task escapes the loop before any
+task group sees it), so there the command-line test below is the one that counts.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from functools import partial
+
+import anyio
+import pytest
+
+from patterns import PATTERNS, Pattern
+from patterns.harness import check_backend
+
+BACKENDS = ["asyncio", "uvloop", "trio"]
+
+
+# A KeyboardInterrupt from a call comes out as itself, never inside an ExceptionGroup.
+@pytest.mark.parametrize("backend", ["trio"])
+@pytest.mark.parametrize("name", list(PATTERNS))
+@pytest.mark.parametrize("exc_type", [KeyboardInterrupt, SystemExit])
+def test_interrupt_from_a_call_propagates_bare(
+    name: str, backend: str, exc_type: type[BaseException]
+) -> None:
+    pattern: Pattern = PATTERNS[name]
+
+    async def work(item: int) -> int:
+        await anyio.sleep(0.001 if item == 1 else 5)
+        if item == 1:
+            raise exc_type
+        return item
+
+    anyio_backend, options = check_backend(backend)
+    with pytest.raises(exc_type) as caught:
+        anyio.run(
+            partial(pattern.run, work, range(6), limit=3),
+            backend=anyio_backend,
+            backend_options=options,
+        )
+    assert type(caught.value) is exc_type
+
+
+# A real Ctrl+C to the command line: exit status 130 and no traceback, on every backend.
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ctrl_c_exits_130(backend: str) -> None:
+    command = [sys.executable, "-m", "patterns", "compare", "--latency", "5", "5"]
+    proc = subprocess.Popen(
+        [*command, "--backend", backend],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.5)  # past start-up, into the calls
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
