@@ -20,8 +20,8 @@ When to use it
 Failure mode
     Pulling faster than you drive. A buffered stream only makes progress while someone drives
     it: a hand-rolled version that *pushes* more than ``limit`` calls before anything awaits
-    the ones in flight deadlocks (the throttler footgun of seed 003). The ordered form has a
-    milder one: one very slow item stalls every slot once the reorder window is full.
+    the ones in flight deadlocks (the throttler footgun of source article 003). The ordered
+    form has a milder one: one very slow item stalls every slot once its window is full.
 
 Cost (measured)
     5.3 µs per item of plumbing at 50,000 items, limit 100 (median of 3, work = one

@@ -3,7 +3,8 @@
 What it is
     One task per item, all started immediately; results are gathered as each call ends. It is
     ``asyncio.gather`` / ``join_all`` written with a task group, and the unbounded baseline the
-    other recipes are measured against.
+    other recipes are measured against: the first pattern of the source article on the four
+    patterns (article 002).
 
 When to use it
     A known, modest number of calls that whatever is on the other end can take all at once:

@@ -17,7 +17,7 @@ Failure mode
     sending end is closed. Keep the original ends open after cloning them for the workers, or
     forget to close the work channel when the input is exhausted, and the workers (and the
     consumer after them) wait forever. This is the footgun of the source article's worker
-    pool (seed 002), where dropping the senders is what lets the loops end.
+    pool (source article 002), where dropping the senders is what lets the loops end.
 
 Cost (measured)
     15 µs per item of plumbing at 50,000 items, limit 100 (median of 3, work = one
