@@ -73,6 +73,14 @@ def median_seconds(benchmark: Any, fn: Callable[[], object], rounds: int) -> flo
     return statistics.median(times)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A full-size scenario runs for up to a minute or two (a million items through the
+    # slowest peer); the suite-wide 60 s guard against hangs is too short for it.
+    for item in items:
+        if "bench" in item.path.parts:
+            item.add_marker(pytest.mark.timeout(900))
+
+
 def pytest_report_header() -> list[str]:
     missing = [name for name in ("aiometer", "aiostream") if not _installed(name)]
     if not missing:
