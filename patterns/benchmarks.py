@@ -54,6 +54,9 @@ class Impl:
     run: Runner
     backends: frozenset[str] = ALL_BACKENDS
     bounded: bool = True
+    #: False for those that start a task per item up front, bound or not: their memory grows
+    #: with the input, so the memory scenario runs them at a smaller size.
+    lazy: bool = True
     #: The third-party package a peer needs (the ``bench`` extra), if any.
     package: str | None = None
 
@@ -209,13 +212,16 @@ async def aiostream_map(work: Work, items: Sequence[Any], limit: int) -> None:
 def implementations() -> list[Impl]:
     """Every registered pattern, then the floors, then the peers."""
     return [
-        *(Impl(name, "pattern", _pattern(name), bounded=p.BOUNDED) for name, p in PATTERNS.items()),
+        *(
+            Impl(name, "pattern", _pattern(name), bounded=p.BOUNDED, lazy=p.BOUNDED)
+            for name, p in PATTERNS.items()
+        ),
         Impl("raw asyncio queue pool", "floor", asyncio_queue_pool, ASYNCIO_ONLY),
         Impl("raw asyncio TaskGroup+Semaphore", "floor", asyncio_semaphore_spawner, ASYNCIO_ONLY),
-        Impl("asyncio.gather", "floor", asyncio_gather, ASYNCIO_ONLY, bounded=False),
-        Impl("bare anyio task group", "floor", anyio_task_group, bounded=False),
+        Impl("asyncio.gather", "floor", asyncio_gather, ASYNCIO_ONLY, bounded=False, lazy=False),
+        Impl("bare anyio task group", "floor", anyio_task_group, bounded=False, lazy=False),
         Impl("textbook anyio Semaphore spawner", "floor", anyio_semaphore_spawner),
-        Impl("anyio CapacityLimiter per task", "floor", anyio_capacity_limiter),
+        Impl("anyio CapacityLimiter per task", "floor", anyio_capacity_limiter, lazy=False),
         Impl("raw trio channel pool", "floor", trio_channel_pool, frozenset({"trio"})),
         Impl("aiometer.amap", "peer", aiometer_amap, package="aiometer"),
         Impl("aiostream map", "peer", aiostream_map, ASYNCIO_ONLY, package="aiostream"),
@@ -330,10 +336,17 @@ def _memory_child(name: str, n: int, limit: int) -> None:
     print(json.dumps({"baseline_kib": baseline, "peak_kib": _peak_rss_kib()}))
 
 
-def selected(names: Iterable[str] | None = None, backend: str | None = None) -> list[Impl]:
+def selected(
+    names: Iterable[str] | None = None, backend: str | None = None, *, overhead_only: bool = True
+) -> list[Impl]:
     """The implementations named (all if None) that run on ``backend`` (any if None) and
-    whose packages are installed."""
-    impls = [i for i in implementations() if backend is None or backend in i.backends]
+    whose packages are installed; ``overhead_only=False`` leaves out the probe's row, which
+    only the overhead scenario measures."""
+    impls = [
+        i
+        for i in implementations()
+        if (backend is None or backend in i.backends) and (overhead_only or i.kind != "probe")
+    ]
     if names is not None:
         wanted = set(names)
         impls = [impl for impl in impls if impl.name in wanted]
@@ -350,9 +363,9 @@ class Scale:
     overhead_items: int
     efficiency_items: int
     memory_items: int
-    #: Unbounded implementations hold a task per item: a million would take gigabytes and
-    #: minutes, so they run at this size and their growth is reported per item.
-    unbounded_memory_items: int
+    #: Implementations that start a task per item up front hold them all: a million would
+    #: take gigabytes and minutes, so they run at this size, and their growth shows.
+    eager_memory_items: int
     limit: int
     latency: tuple[float, float]
     rounds: int
@@ -561,7 +574,7 @@ def run_all(
         items = list(workload)
         for backend in backends:
             check_backend(backend)
-            for impl in selected(backend=backend):
+            for impl in selected(backend=backend, overhead_only=False):
                 on_step(f"efficiency on {backend}: {impl.name}")
                 slots = scale.limit if impl.bounded else len(items)
                 ideal = ideal_makespan(workload.latencies(), slots)
@@ -571,9 +584,9 @@ def run_all(
                 )
                 results.makespan[impl.name, backend] = (makespan, ideal)
     if "memory" in scenarios:
-        for impl in selected(backend="asyncio"):
+        for impl in selected(backend="asyncio", overhead_only=False):
             on_step(f"memory: {impl.name}")
-            n = scale.memory_items if impl.bounded else scale.unbounded_memory_items
+            n = scale.memory_items if impl.lazy else scale.eager_memory_items
             results.memory[impl.name] = memory(impl, n, scale.limit)
     return results
 

@@ -36,10 +36,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from patterns.core import (
     Enumerate,
+    InOrder,
     Items,
     R,
     T,
@@ -161,31 +162,7 @@ async def _ordered(
 
     async with receive_results, supervise(source) as supervisor:
         supervisor.start_soon(open_slots)
-        yield _InOrder(receive_results, room)
-
-
-class _InOrder(AsyncIterator[R]):
-    """Yield numbered results in input order, holding early ones back until their turn."""
-
-    __slots__ = ("_early", "_next", "_results", "_room")
-
-    def __init__(
-        self, receive: MemoryObjectReceiveStream[tuple[int, R]], room: anyio.Semaphore
-    ) -> None:
-        self._results = drain(receive)
-        self._room = room
-        self._early: dict[int, R] = {}
-        self._next = 0
-
-    async def __anext__(self) -> R:
-        # Keep reading (so the slots never wait on us) until the next result in order is in.
-        while self._next not in self._early:
-            index, result = await anext(self._results)
-            self._early[index] = result
-        result = self._early.pop(self._next)
-        self._next += 1
-        self._room.release()
-        return result
+        yield InOrder(receive_results, room)
 
 
 async def run(work: Work[T, R], items: Items[T], *, limit: int) -> list[R]:

@@ -122,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend", choices=BACKENDS, default="asyncio", help="event loop (default asyncio)"
     )
     parser.add_argument("--json", action="store_true", help="print only JSON on stdout")
+    parser.add_argument(
+        "--nested",
+        action="store_true",
+        help="throttle only: run the source article's nested example instead of the workload",
+    )
     bench = parser.add_argument_group("bench only")
     bench.add_argument(
         "--scale",
@@ -184,6 +189,10 @@ def _main(
         return 0
     if command == "bench":
         return _bench(args, console, err_console)
+    if args.nested:
+        if command != "throttle":
+            raise UsageError("argument --nested: only with the throttle pattern")
+        return _nested(console)
     if command != "compare":
         try:
             get_pattern(command)
@@ -255,6 +264,49 @@ def _bench(args: argparse.Namespace, console: Console, err_console: Console) -> 
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(f"Results written to {args.output}.", markup=False, highlight=False)
     return 0
+
+
+def _nested(console: Console) -> int:
+    # Imported here: the exhibit is only needed by this option.
+    import anyio
+
+    from patterns.footguns import nested_throttle as exhibit
+
+    fixed = anyio.run(exhibit.fixed)
+    broken = anyio.run(exhibit.broken)
+    console.print(timeline(fixed, f"throttle, limit {exhibit.LIMIT}: nested calls"))
+    console.print(
+        f"{exhibit.OUTER} outer calls, each making {exhibit.INNER} inner calls in turn, through "
+        f"one Throttle({exhibit.LIMIT}): all {len(fixed.spans)} calls finished in "
+        f"{fixed.elapsed_s:.2f} s, with at most {fixed.peak_permits} permits in use and "
+        f"{fixed.peak_working} calls doing their own work at once. "
+        f"Through a plain Semaphore({exhibit.LIMIT}) the same calls "
+        + (
+            f"deadlocked: nothing had finished after {broken.elapsed_s:.1f} s."
+            if not broken.finished
+            else "finished too (not the expected deadlock)."
+        ),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    return 0
+
+
+def timeline(run: Any, title: str, width: int = 48) -> Table:
+    """A row per call, with a bar from its start to its end on one shared time axis."""
+    table = Table(title=title)
+    table.add_column("call")
+    table.add_column("start s", justify="right")
+    table.add_column("end s", justify="right")
+    table.add_column(f"0 … {run.elapsed_s:.2f} s")
+    scale = width / max(run.elapsed_s, 1e-9)
+    for span in run.spans:
+        first = min(int(span.start * scale), width - 1)
+        last = max(first + 1, min(int(span.end * scale), width))
+        bar = " " * first + ("─" if span.depth == 0 else "━") * (last - first)
+        table.add_row("  " * span.depth + span.label, f"{span.start:.2f}", f"{span.end:.2f}", bar)
+    return table
 
 
 class _progress:

@@ -183,6 +183,34 @@ async def send(stream: MemoryObjectSendStream[T], item: T) -> None:
         await stream.send(item)
 
 
+class InOrder(AsyncIterator[R]):
+    """Yield numbered results in input order, holding early ones back until their turn.
+
+    Each yield gives a permit back to ``room``: whoever pulls items takes one first, which
+    bounds how many results can wait here for a slow one ahead of them.
+    """
+
+    __slots__ = ("_early", "_next", "_results", "_room")
+
+    def __init__(
+        self, receive: MemoryObjectReceiveStream[tuple[int, R]], room: anyio.Semaphore
+    ) -> None:
+        self._results = drain(receive)
+        self._room = room
+        self._early: dict[int, R] = {}
+        self._next = 0
+
+    async def __anext__(self) -> R:
+        # Keep reading (so the slots never wait on us) until the next result in order is in.
+        while self._next not in self._early:
+            index, result = await anext(self._results)
+            self._early[index] = result
+        result = self._early.pop(self._next)
+        self._next += 1
+        self._room.release()
+        return result
+
+
 # --- fail fast ------------------------------------------------------------------------------
 
 

@@ -91,6 +91,7 @@ def test_json() -> None:
         (["compare", "--items", "-1"], "--items: must be >= 0"),
         (["compare", "--latency", "0", "inf"], "--latency: must be a finite number, got inf"),
         (["compare", "--seed", "x"], "--seed: invalid int value"),
+        (["worker-pool", "--nested"], "--nested: only with the throttle pattern"),
         ([], "the following arguments are required: COMMAND"),
     ],
 )
@@ -110,6 +111,16 @@ def test_module_misuse(argv: list[str]) -> None:
     assert proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "Traceback" not in proc.stderr
+
+
+# throttle --nested: the article's nested example, its timeline, and the plain semaphore's deadlock.
+def test_throttle_nested() -> None:
+    status, out, _ = run("throttle", "--nested")
+    assert status == 0
+    assert "inner 9" in out
+    assert "all 15 calls finished" in out
+    assert "with at most 3 permits in use" in out
+    assert "Semaphore(3) the same calls deadlocked" in out
 
 
 # On a terminal, the progress bar counts results and calls in flight as the run goes.

@@ -1,0 +1,365 @@
+"""Shared throttler: one limit for a whole application, and nested calls that never deadlock.
+
+What it is
+    A :class:`Throttle` is created once and shared by every call site, whatever the work:
+    ``await throttle.run(fetch, url)`` here, ``await throttle.run(upload, row)`` there, all
+    under one limit of calls in flight, and optionally a rate (at most R starts per second)
+    and priorities. ``throttle.stream(work, items)`` and ``await throttle.map(work, items)``
+    are the bulk forms, and the module's ``stream``/``run`` give it the cookbook's contract.
+
+When to use it
+    One resource (an API with a quota, a database, a rate-limited service) is reached from
+    many places, some of which call each other: a throttled ``get_user`` calls a throttled
+    ``get_avatar``. The four patterns bound one batch; this bounds an application.
+
+Failure mode
+    Nested use. With a plain semaphore, once the outer calls hold every permit, their inner
+    calls wait for a permit that only the outer calls can give back, and they will not until
+    the inner calls finish: deadlock (source article 003; ``patterns.footguns.nested_throttle``
+    runs it). asyncio's Semaphore deadlocks this way; anyio's and trio's CapacityLimiter raise
+    instead when one task borrows twice.
+
+    Here a call lends its permit to the calls it makes, through a context variable that both
+    asyncio and trio copy into every task started from the call. A nested call takes its
+    parent's lent permit or a fresh one from the pool, whichever is free first, so a fan-out
+    still runs in parallel when the pool has room; siblings waiting for the lent permit are
+    woken when it comes back, without polling. The permit is lent on the understanding that
+    the parent waits for its children (as ``await throttle.run(...)`` does): a parent that
+    keeps working while its children run shares its permit with them. When the parent
+    returns, its scope closes: no call started later borrows from it, and a child still
+    running on the borrowed permit sends it back up to the nearest open scope or the pool.
+    So a tree of nested calls of any depth completes, and the permits out of the pool never
+    exceed the limit.
+
+    Priorities: a waiting call with a higher number starts first, FIFO among equals. There is
+    no aging: under constant load from higher priorities, a low priority waits indefinitely.
+
+Cost (measured)
+    See the README's cost table.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, TypeVarTuple, Unpack
+
+import anyio
+from anyio.streams.memory import MemoryObjectSendStream
+
+from patterns.core import (
+    Enumerate,
+    InOrder,
+    Items,
+    R,
+    T,
+    Work,
+    check_work,
+    checked_source,
+    drain,
+    iterate,
+    run_in_order,
+    send,
+    supervise,
+)
+
+Ts = TypeVarTuple("Ts")
+
+#: At most ``limit`` calls in flight.
+BOUNDED = True
+
+
+class _Scope:
+    """The permit a running call lends to the calls it makes."""
+
+    __slots__ = ("available", "closed", "parent", "waiters")
+
+    def __init__(self, parent: _Scope | None) -> None:
+        # Where the permit goes home when it is done here: the scope it was borrowed from, or
+        # the pool (None).
+        self.parent = parent
+        self.available = True
+        self.closed = False
+        self.waiters: list[tuple[int, int, _Waiter]] = []
+
+
+class _Waiter:
+    __slots__ = ("done", "event", "granted_from")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.done = False
+        #: The scope whose permit this waiter was given, or None for one from the pool.
+        self.granted_from: _Scope | None = None
+
+
+# Each call sets, for its own task and every task started from it, the scope it lends. One
+# mapping holds the scopes of every Throttle, so separate throttles never lend to each other.
+_LENT: ContextVar[dict[int, _Scope]] = ContextVar("patterns_throttle_lent", default={})  # noqa: B039 - never mutated, only replaced
+
+
+@dataclass(frozen=True)
+class ThrottleStatistics:
+    """A snapshot: permits in use now, calls waiting, calls started so far, peak in use."""
+
+    in_use: int
+    waiting: int
+    started: int
+    peak: int
+
+
+class Throttle:
+    """One limit on calls in flight, and optionally on starts per second, shared app-wide.
+
+    ``max_per_second`` spaces starts with GCRA (the generic cell rate algorithm): one start
+    every ``1 / max_per_second`` seconds, with up to ``burst`` starts at once after a quiet
+    spell. A call takes its permit first, then its start time, so the rate is held by calls
+    already counted against the concurrency limit.
+    """
+
+    def __init__(
+        self, max_concurrency: int, *, max_per_second: float | None = None, burst: int = 1
+    ) -> None:
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
+            raise TypeError(f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        if max_per_second is not None:
+            if isinstance(max_per_second, bool) or not isinstance(max_per_second, int | float):
+                raise TypeError(f"max_per_second must be a number > 0, got {max_per_second!r}")
+            if not (max_per_second > 0 and math.isfinite(max_per_second)):
+                raise ValueError(f"max_per_second must be > 0 and finite, got {max_per_second}")
+        if isinstance(burst, bool) or not isinstance(burst, int):
+            raise TypeError(f"burst must be an int >= 1, got {burst!r}")
+        if burst < 1:
+            raise ValueError(f"burst must be >= 1, got {burst}")
+        self.max_concurrency = max_concurrency
+        self.max_per_second = max_per_second
+        self._interval = 1 / max_per_second if max_per_second else 0.0
+        self._tolerance = (burst - 1) * self._interval
+        self._next_start = -math.inf  # GCRA's "theoretical arrival time"
+        self._free = max_concurrency
+        self._pool_waiters: list[tuple[int, int, _Waiter]] = []
+        self._order = itertools.count()
+        self._waiting = 0
+        self._started = 0
+        self._peak = 0
+        self._key = id(self)
+
+    # --- one call -------------------------------------------------------------------------
+
+    async def run(
+        self, fn: Callable[[Unpack[Ts]], Awaitable[R]], *args: *Ts, priority: int = 0
+    ) -> R:
+        """Run ``fn(*args)`` under the limits and return its result."""
+        check_work(fn)
+        lent_by = await self._acquire(priority)
+        try:
+            await self._pace()
+        except BaseException:
+            self._give_back(lent_by)  # cancelled before it started: the permit goes home
+            raise
+        return await self._lending(lent_by, fn, *args)
+
+    async def _lending(
+        self, lent_by: _Scope | None, fn: Callable[[Unpack[Ts]], Awaitable[R]], *args: *Ts
+    ) -> R:
+        """Run the call with its permit on loan to the calls it makes; then send it home."""
+        scope = _Scope(lent_by)
+        token = _LENT.set({**_LENT.get(), self._key: scope})
+        try:
+            return await fn(*args)
+        finally:
+            _LENT.reset(token)
+            # The scope closes with the call. Calls still queued on it wait on the pool
+            # alone (they are in its queue too); none borrows from it from now on.
+            scope.closed = True
+            scope.waiters.clear()
+            if scope.available:
+                self._give_back(lent_by)
+            # Otherwise a child that outlives this call still runs on the permit, and sends
+            # it home (past this closed scope) when it is done.
+
+    # --- permits ----------------------------------------------------------------------------
+
+    async def _acquire(self, priority: int) -> _Scope | None:
+        """Take a permit: the parent's lent one or one from the pool, whichever comes first.
+
+        Returns the scope it was borrowed from, or None for a permit from the pool.
+        """
+        parent = _LENT.get().get(self._key)
+        if parent is not None and parent.closed:
+            parent = None
+        # Fast paths: a free permit is taken without a trip through the event loop.
+        if parent is not None and parent.available:
+            parent.available = False
+            return parent
+        if self._free and not self._pool_waiters:
+            self._take_from_pool()
+            return None
+        waiter = _Waiter()
+        entry = (-priority, next(self._order), waiter)
+        heapq.heappush(self._pool_waiters, entry)
+        if parent is not None:
+            heapq.heappush(parent.waiters, entry)
+        self._waiting += 1
+        try:
+            await waiter.event.wait()
+        except BaseException:
+            if waiter.done:
+                # Granted, then cancelled before it could run: hand the permit straight on,
+                # or a cancelled waiter would keep it (the bug of cpython#90155).
+                self._give_back(waiter.granted_from)
+            else:
+                waiter.done = True  # withdrawn: both queues skip it from now on
+                self._waiting -= 1
+            raise
+        return waiter.granted_from
+
+    def _take_from_pool(self) -> None:
+        self._free -= 1
+        self._peak = max(self._peak, self.max_concurrency - self._free)
+
+    def _grant(self, waiter: _Waiter, lent_by: _Scope | None) -> None:
+        waiter.done = True
+        waiter.granted_from = lent_by
+        self._waiting -= 1
+        waiter.event.set()
+
+    def _give_back(self, lent_by: _Scope | None) -> None:
+        """A call is done with its permit: send it home."""
+        scope = lent_by
+        # Home is the scope the permit was borrowed from, if its call is still running;
+        # past a closed scope, the permit goes further up, to the pool at the last.
+        while scope is not None and scope.closed:
+            scope = scope.parent
+        if scope is None:
+            self._release_to_pool()
+            return
+        while scope.waiters:
+            _, _, waiter = heapq.heappop(scope.waiters)
+            if not waiter.done:
+                self._grant(waiter, scope)
+                return
+        scope.available = True
+
+    def _release_to_pool(self) -> None:
+        while self._pool_waiters:
+            _, _, waiter = heapq.heappop(self._pool_waiters)
+            if not waiter.done:
+                # The permit passes straight to the waiter: it never shows as free.
+                self._grant(waiter, None)
+                return
+        self._free += 1
+
+    async def _pace(self) -> None:
+        if not self._interval:
+            self._started += 1
+            return
+        # GCRA: reserve the next start time now, synchronously, so that concurrent callers
+        # get distinct slots; then sleep until it.
+        now = anyio.current_time()
+        start = max(now, self._next_start - self._tolerance)
+        self._next_start = max(self._next_start, start) + self._interval
+        self._started += 1
+        if start > now:
+            await anyio.sleep(start - now)
+
+    def statistics(self) -> ThrottleStatistics:
+        """Permits in use (out of the pool), calls waiting, calls started, peak in use."""
+        return ThrottleStatistics(
+            in_use=self.max_concurrency - self._free,
+            waiting=self._waiting,
+            started=self._started,
+            peak=self._peak,
+        )
+
+    # --- many calls -------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def stream(
+        self, work: Work[T, R], items: Items[T], *, ordered: bool = False, priority: int = 0
+    ) -> AsyncIterator[AsyncIterator[R]]:
+        """Run ``work`` on every item under this throttle; yield results as they complete
+        (``ordered=True``: in input order, with a reorder window of ``2 * max_concurrency``)."""
+        check_work(work)
+        if not isinstance(ordered, bool):
+            raise TypeError(f"ordered must be a bool, got {ordered!r}")
+        source = iterate(items)
+        numbered = Enumerate(source)
+        window = 2 * self.max_concurrency
+        room = anyio.Semaphore(window, fast_acquire=True) if ordered else None
+        send_results, receive_results = anyio.create_memory_object_stream[tuple[int, R]](
+            self.max_concurrency
+        )
+
+        async def call(
+            index: int, item: T, lent_by: _Scope | None, out: MemoryObjectSendStream[Any]
+        ) -> None:
+            try:
+                try:
+                    await self._pace()
+                except BaseException:
+                    self._give_back(lent_by)
+                    raise
+                result = await self._lending(lent_by, work, item)
+                await send(out, (index, result) if ordered else result)
+            except Exception as exc:
+                # Fail fast: record the failure and cancel everything, this call's siblings too.
+                supervisor.fail(exc)
+
+        async def spawn() -> None:
+            async with send_results, supervisor.nested() as calls:
+                while True:
+                    if room is not None:
+                        await room.acquire()
+                    try:
+                        index, item = await numbered.__anext__()
+                    except StopAsyncIteration:
+                        return
+                    # The permit is taken here, before the task starts, as in the semaphore
+                    # recipe: tasks alive stay at the limit however long the input.
+                    lent_by = await self._acquire(priority)
+                    calls.start_soon(call, index, item, lent_by, send_results, name="throttle call")
+
+        async with receive_results, supervise(source) as supervisor:
+            supervisor.start_soon(spawn)
+            if room is not None:
+                yield InOrder(receive_results, room)
+            else:
+                yield drain(receive_results)  # type: ignore[arg-type]
+
+    async def map(self, work: Work[T, R], items: Items[T]) -> list[R]:
+        """Every result, in input order."""
+        check_work(work)
+        return await run_in_order(_bound_stream(self), work, items, limit=self.max_concurrency)
+
+
+def _bound_stream(throttle: Throttle) -> Callable[..., Any]:
+    def stream_with_limit(work: Work[Any, Any], items: Items[Any], *, limit: int) -> Any:
+        return throttle.stream(work, items)
+
+    return stream_with_limit
+
+
+# --- the cookbook's contract, so the throttler is a pattern like the others ---------------------
+
+
+@asynccontextmanager
+async def stream(
+    work: Work[T, R], items: Items[T], *, limit: int
+) -> AsyncIterator[AsyncIterator[R]]:
+    """A fresh ``Throttle(limit)`` over ``items``; results in completion order."""
+    source = checked_source(work, items, limit)
+    async with Throttle(limit).stream(work, source) as results:
+        yield results
+
+
+async def run(work: Work[T, R], items: Items[T], *, limit: int) -> list[R]:
+    """Every result, in input order."""
+    return await run_in_order(stream, work, items, limit=limit)

@@ -1,0 +1,350 @@
+"""The shared throttler: nesting, rate, priority, cancellation, statistics.
+
+The conformance suite covers it as a pattern too (it is registered as ``throttle``).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from patterns.footguns import nested_throttle
+from patterns.throttle import Throttle
+
+pytestmark = pytest.mark.anyio
+
+
+class Working:
+    """Counts calls doing their own work: a call waiting on its children is not."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.peak = 0
+
+    async def work(self, seconds: float) -> None:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            await anyio.sleep(seconds)
+        finally:
+            self.now -= 1
+
+
+# The article's nested scenario (5 outer calls, 2 inner calls each in turn, limit 3) completes.
+async def test_article_nested_scenario_completes() -> None:
+    run = await nested_throttle.fixed(give_up_after=10)
+    assert run.finished
+    assert len(run.spans) == 5 + 10
+    assert run.peak_working <= 3
+    assert run.peak_permits is not None
+    assert run.peak_permits <= 3
+
+
+# Under a plain semaphore the same scenario deadlocks: the footgun, bounded by a timeout.
+async def test_article_scenario_deadlocks_on_a_plain_semaphore() -> None:
+    run = await nested_throttle.broken(give_up_after=0.5)
+    assert not run.finished
+    assert [span.label for span in run.spans if span.depth == 0] == []  # no outer call ended
+
+
+# Any tree whose parents holding permits at once reach the limit deadlocks a plain semaphore.
+@pytest.mark.parametrize("limit", [1, 2, 4])
+async def test_parents_at_the_limit_deadlock_a_plain_semaphore(limit: int) -> None:
+    semaphore = anyio.Semaphore(limit)
+
+    async def limited(fn: Callable[[], Awaitable[None]]) -> None:
+        async with semaphore:
+            await fn()
+
+    async def parent() -> None:
+        await anyio.sleep(0.01)  # every parent holds its permit before any child asks
+        await limited(lambda: anyio.lowlevel.checkpoint())
+
+    with anyio.move_on_after(0.3) as scope:
+        async with anyio.create_task_group() as tg:
+            for _ in range(limit):
+                tg.start_soon(limited, parent)
+    assert scope.cancelled_caught
+
+
+Tree = tuple[int, list[Any]]
+trees: st.SearchStrategy[Tree] = st.recursive(
+    st.tuples(st.integers(0, 2), st.just([])),
+    lambda children: st.tuples(st.integers(0, 2), st.lists(children, max_size=4)),
+    max_leaves=24,
+)
+
+
+def _depth(tree: Tree) -> int:
+    return 1 + max((_depth(child) for child in tree[1]), default=0)
+
+
+# Random call trees (depth <= 5, fan-out <= 4, siblings concurrent) complete, within the limit.
+@settings(max_examples=20, deadline=None)
+@given(tree=trees.filter(lambda t: _depth(t) <= 5), limit=st.integers(1, 4))
+async def test_random_call_trees_complete(tree: Tree, limit: int) -> None:
+    throttle = Throttle(limit)
+    working = Working()
+
+    async def node(tree: Tree) -> None:
+        own_ms, children = tree
+        await working.work(own_ms / 1000)
+        async with anyio.create_task_group() as tg:
+            for child in children:
+                tg.start_soon(throttle.run, node, child)
+        await working.work(own_ms / 1000)
+
+    with anyio.fail_after(20):
+        await throttle.run(node, tree)
+    assert working.peak <= limit
+    stats = throttle.statistics()
+    assert stats.in_use == 0
+    assert stats.waiting == 0
+    assert stats.peak <= limit
+
+
+# A fan-out still runs in parallel when the pool has room: one child borrows, others take fresh.
+async def test_fan_out_uses_the_pool_too() -> None:
+    throttle = Throttle(4)
+    working = Working()
+
+    async def parent() -> None:
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(throttle.run, working.work, 0.02)
+
+    await throttle.run(parent)
+    assert working.peak == 3
+    assert throttle.statistics().peak == 3  # the parent's permit and two from the pool
+
+
+# Separate throttles never lend to each other.
+async def test_separate_throttles_do_not_share_permits() -> None:
+    a, b = Throttle(1), Throttle(1)
+    seen: list[int] = []
+
+    async def inner() -> None:
+        seen.append(b.statistics().in_use)
+
+    async def outer() -> None:
+        await b.run(inner)
+
+    await a.run(outer)
+    assert seen == [1]  # b's own permit, not a's
+
+
+# A call started from a parent's context after the parent returned does not borrow from it.
+async def test_scope_closes_with_the_parent() -> None:
+    throttle = Throttle(1)
+    times: dict[str, float] = {}
+
+    async def late_child() -> None:
+        times["child_start"] = anyio.current_time()
+
+    async def parent(outer: anyio.abc.TaskGroup) -> None:
+        async def later() -> None:
+            await anyio.sleep(0.02)  # by now the parent has returned
+            await throttle.run(late_child)
+
+        outer.start_soon(later)
+
+    async def hog() -> None:
+        await anyio.sleep(0.1)
+        times["hog_end"] = anyio.current_time()
+
+    async with anyio.create_task_group() as outer:
+        await throttle.run(parent, outer)
+        outer.start_soon(throttle.run, hog)
+    # The late child waited for the pool (behind the hog), not for its parent's old permit.
+    assert times["child_start"] >= times["hog_end"]
+    assert throttle.statistics().in_use == 0
+
+
+# A child that outlives its parent keeps its borrowed permit until it ends, then sends it home.
+async def test_child_outliving_parent_keeps_the_limit() -> None:
+    throttle = Throttle(1)
+    working = Working()
+
+    async def parent(outer: anyio.abc.TaskGroup) -> None:
+        outer.start_soon(throttle.run, working.work, 0.05)
+        await (
+            anyio.lowlevel.checkpoint()
+        )  # the child borrows the parent's permit, then the parent returns
+
+    async with anyio.create_task_group() as outer:
+        await throttle.run(parent, outer)
+        outer.start_soon(throttle.run, working.work, 0.01)
+        await anyio.sleep(0.01)
+        assert throttle.statistics().in_use == 1  # the child still holds it; the other waits
+    assert working.peak == 1
+    assert throttle.statistics().in_use == 0
+
+
+# At most R starts per second, by the measured start times, with the default burst of 1.
+async def test_rate_limit() -> None:
+    throttle = Throttle(10, max_per_second=50)
+    starts: list[float] = []
+
+    async def call() -> None:
+        starts.append(anyio.current_time())
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(100):
+            tg.start_soon(throttle.run, call)
+    # 100 starts at 50/s span at least 99 intervals of 20 ms (generous: the timers round).
+    assert starts[-1] - starts[0] >= 99 / 50 * 0.95
+    for i in range(len(starts)):
+        window = [t for t in starts if starts[i] <= t < starts[i] + 1.0]
+        assert len(window) <= 50 + 2
+
+
+# A burst allows that many starts at once after a quiet spell, then the rate again.
+async def test_rate_burst() -> None:
+    throttle = Throttle(10, max_per_second=20, burst=5)
+    starts: list[float] = []
+
+    async def call() -> None:
+        starts.append(anyio.current_time())
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(10):
+            tg.start_soon(throttle.run, call)
+    assert starts[4] - starts[0] < 0.02  # the first five at once
+    assert starts[9] - starts[0] >= 5 / 20 * 0.9  # the next five at 20/s
+
+
+# Waiting calls start in priority order, higher first, FIFO among equals.
+async def test_priority_order() -> None:
+    throttle = Throttle(1)
+    release = anyio.Event()
+    order: list[str] = []
+
+    async def blocker() -> None:
+        await release.wait()
+
+    async def record(label: str) -> None:
+        order.append(label)
+
+    async def queued(label: str, priority: int) -> None:
+        await throttle.run(record, label, priority=priority)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(throttle.run, blocker)
+        await anyio.wait_all_tasks_blocked()
+        for label, priority in [("p1", 1), ("p5a", 5), ("p3", 3), ("p5b", 5), ("p0", 0)]:
+            tg.start_soon(queued, label, priority)
+            await anyio.wait_all_tasks_blocked()
+        assert throttle.statistics().waiting == 5
+        release.set()
+    assert order == ["p5a", "p5b", "p3", "p1", "p0"]
+
+
+# A waiter cancelled while waiting takes no permit.
+async def test_cancelled_waiter_takes_no_permit() -> None:
+    throttle = Throttle(1)
+    release = anyio.Event()
+
+    async def blocker() -> None:
+        await release.wait()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(throttle.run, blocker)
+        await anyio.wait_all_tasks_blocked()
+        with anyio.move_on_after(0.01):
+            await throttle.run(anyio.sleep, 0)
+        assert throttle.statistics().waiting == 0
+        release.set()
+    assert throttle.statistics().in_use == 0
+    with anyio.fail_after(1):
+        await throttle.run(anyio.sleep, 0)  # the permit is there to take
+
+
+# A waiter granted its permit and cancelled in the same moment hands the permit on.
+async def test_granted_then_cancelled_hands_the_permit_on() -> None:
+    throttle = Throttle(1)
+    release = anyio.Event()
+
+    async def blocker() -> None:
+        await release.wait()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(throttle.run, blocker)
+        await anyio.wait_all_tasks_blocked()
+        with anyio.CancelScope() as scope:
+            tg.start_soon(throttle.run, anyio.sleep, 0)  # another waiter, behind ours
+            release.set()  # the blocker ends and grants its permit to our waiter...
+            scope.cancel()  # ...which is cancelled before it can run
+            await throttle.run(anyio.sleep, 10)
+    stats = throttle.statistics()
+    assert (stats.in_use, stats.waiting) == (0, 0)
+
+
+# Cancellation at random points, waiting or running, leaves the throttler whole.
+@pytest.mark.parametrize("seed", range(3))
+async def test_random_cancellation_leaves_the_throttler_whole(seed: int) -> None:
+    rng = random.Random(seed)
+    throttle = Throttle(3, max_per_second=2000)
+
+    async def call(depth: int) -> None:
+        await anyio.sleep(rng.random() / 200)
+        if depth < 2 and rng.random() < 0.5:
+            await throttle.run(call, depth + 1, priority=rng.randint(0, 3))
+
+    async def cancelled_soon() -> None:
+        with anyio.move_on_after(rng.random() / 100):
+            await throttle.run(call, 0, priority=rng.randint(0, 3))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(60):
+            tg.start_soon(cancelled_soon)
+    stats = throttle.statistics()
+    assert (stats.in_use, stats.waiting) == (0, 0)
+    working = Working()
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(throttle.run, working.work, 0.02)
+    assert working.peak == 3  # every permit came back
+
+
+# Bad arguments fail at once with a clear message naming them.
+@pytest.mark.parametrize(
+    ("kwargs", "error", "name"),
+    [
+        ({"max_concurrency": 0}, ValueError, "max_concurrency"),
+        ({"max_concurrency": 1.5}, TypeError, "max_concurrency"),
+        ({"max_concurrency": True}, TypeError, "max_concurrency"),
+        ({"max_concurrency": 2, "max_per_second": -1}, ValueError, "max_per_second"),
+        ({"max_concurrency": 2, "max_per_second": "9"}, TypeError, "max_per_second"),
+        ({"max_concurrency": 2, "burst": 0}, ValueError, "burst"),
+    ],
+)
+async def test_bad_arguments(kwargs: dict[str, Any], error: type[Exception], name: str) -> None:
+    with pytest.raises(error, match=name):
+        Throttle(**kwargs)
+    with pytest.raises(TypeError, match="work"):
+        await Throttle(1).run(42)  # type: ignore[arg-type]
+
+
+# The bulk forms over a shared instance: map in input order, stream ordered or not.
+async def test_bulk_forms() -> None:
+    throttle = Throttle(3)
+    working = Working()
+
+    async def work(i: int) -> int:
+        await working.work(0.001 * (i % 4))
+        return i
+
+    assert await throttle.map(work, range(20)) == list(range(20))
+    async with throttle.stream(work, range(20), ordered=True) as results:
+        assert [r async for r in results] == list(range(20))
+    async with throttle.stream(work, range(20)) as results:
+        assert sorted([r async for r in results]) == list(range(20))
+    assert working.peak <= 3
+    assert throttle.statistics().started == 60
