@@ -35,7 +35,10 @@ Failure mode
     no aging: under constant load from higher priorities, a low priority waits indefinitely.
 
 Cost (measured)
-    See the README's cost table.
+    24 µs per item of plumbing at 50,000 items, limit 100 (median of 3, work = one
+    ``sleep(0)``, asyncio, 2 cores; ``pytest bench --benchmark-only``): a task start per item,
+    like the semaphore recipe (20 µs), plus the permit's scope. Nesting costs a context-variable
+    copy per call; a nested call that finds its parent's permit free takes it without waiting.
 """
 
 from __future__ import annotations
