@@ -123,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="print only JSON on stdout")
     parser.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="also draw the run to FILE (.png, .svg, .pdf): timelines, calls in flight",
+    )
+    parser.add_argument(
         "--nested",
         action="store_true",
         help="throttle only: run the source article's nested example instead of the workload",
@@ -213,6 +218,8 @@ def _main(
         )
     except (TypeError, ValueError) as exc:  # e.g. --latency 0 inf: caught by the workload
         raise UsageError(str(exc)) from None
+    if args.plot is not None:
+        _check_plotting()
     show_progress = console.is_terminal and not args.json
     try:
         with _progress(err_console, workload.items, show_progress) as on_start:
@@ -233,9 +240,20 @@ def _main(
                 ]
     except BackendUnavailable as exc:
         raise UsageError(str(exc)) from None
+    if args.plot is not None:
+        from patterns import plots
+
+        figure = (
+            plots.compare_figure(reports)
+            if command == "compare"
+            else plots.report_figure(reports[0])
+        )
+        plots.save(figure, args.plot)
     if args.json:
         console.file.write(json.dumps([r.to_dict() for r in reports], indent=2) + "\n")
         return 0
+    if args.plot is not None:
+        err_console.print(f"Plot written to {args.plot}.", markup=False, highlight=False)
     if command == "compare":
         console.print(comparison_table(reports, serial_report(workload, args.backend)))
         console.print(compare_sentence(reports), markup=False, highlight=False, soft_wrap=True)
@@ -243,6 +261,14 @@ def _main(
         console.print(report_table(reports[0]))
         console.print(reports[0].sentence(), markup=False, highlight=False, soft_wrap=True)
     return 0
+
+
+def _check_plotting() -> None:
+    # Before the run, not after: a missing extra should not cost the user the whole run.
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise UsageError("--plot needs matplotlib: pip install -e '.[plot]'")
 
 
 def _bench(args: argparse.Namespace, console: Console, err_console: Console) -> int:

@@ -68,10 +68,14 @@ class Report:
     workload: Workload = field(repr=False)
     #: Every call the probe saw, times relative to the start of the run (for timelines).
     calls: tuple[Call[Item], ...] = field(default=(), repr=False)
+    #: When each result reached the consumer, from the start of the run, in arrival order.
+    arrivals: tuple[float, ...] = field(default=(), repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: every field but the workload object and the timeline."""
-        data = {k: v for k, v in self.__dict__.items() if k not in ("workload", "calls")}
+        data = {
+            k: v for k, v in self.__dict__.items() if k not in ("workload", "calls", "arrivals")
+        }
         data["distribution"] = self.workload.distribution
         data["latency_s"] = [self.workload.low, self.workload.high]
         data["seed"] = self.workload.seed
@@ -230,6 +234,7 @@ async def ameasure(
         bounded=module.BOUNDED,
         workload=workload,
         calls=calls,
+        arrivals=tuple(arrivals),
     )
 
 

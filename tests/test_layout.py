@@ -20,7 +20,8 @@ ALLOWED = {
     "registry": {"core", *PATTERNS},
     "harness": {"core", "probe", "registry", "workload"},
     "benchmarks": {"harness", "probe", "registry", "workload"},
-    "cli": {"benchmarks", "footguns", "harness", "registry", "workload"},
+    "plots": {"harness"},
+    "cli": {"benchmarks", "footguns", "harness", "plots", "registry", "workload"},
     # Exhibits show a recipe broken and fixed: they stand on the recipes, like the harness.
     "footguns/__init__": set(),
     "footguns/nested_throttle": {"throttle"},
@@ -30,7 +31,7 @@ ALLOWED = {
 }
 THIRD_PARTY = {"anyio", "rich"}
 # Optional packages a module may import where it needs them (the benchmark floors and peers).
-OPTIONAL = {"benchmarks": {"trio", "aiometer", "aiostream"}}
+OPTIONAL = {"benchmarks": {"trio", "aiometer", "aiostream"}, "plots": {"matplotlib"}}
 
 
 def imports(path: Path) -> set[str]:

@@ -1,0 +1,178 @@
+"""Pictures of a run: when each call started and ended, how many were in flight, where time went.
+
+Every function draws from harness reports onto a matplotlib ``Axes`` you pass in (or a figure it
+makes), so the same code serves the command line (``--plot FILE.png``) and notebooks. matplotlib
+comes with the ``plot`` extra: ``pip install -e '.[plot]'``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from patterns.harness import Report, ideal_makespan
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+OK, SHADE, FAILED, IDEAL = "#4C72B0", "#7A9CCB", "#C44E52", "#55A868"
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("plots need matplotlib: pip install -e '.[plot]'") from None
+    # No screen needed: figures are written to files or shown inline by Jupyter.
+    if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline",):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def timeline(report: Report, ax: Axes) -> None:
+    """A row per lane (a slot the probe saw in use), a bar per call; failed calls in red.
+
+    Neighbouring calls in a lane alternate shades and, when there are few, carry their item's
+    number, so each call reads as its own bar.
+    """
+    lanes = max((call.lane for call in report.calls), default=0) + 1
+    label = len(report.calls) <= 80 and lanes <= 12
+    for call in report.calls:
+        index = getattr(call.item, "index", None)
+        shade = OK if not index or index % 2 == 0 else SHADE
+        colour = shade if call.ok else FAILED
+        width = call.end - call.start
+        ax.broken_barh(
+            [(call.start, width)],
+            (call.lane + 0.1, 0.8),
+            facecolors=colour,
+            edgecolors="white",
+            linewidth=1.2,
+        )
+        if label and index is not None:
+            ax.text(
+                call.start + width / 2,
+                call.lane + 0.5,
+                str(index),
+                ha="center",
+                va="center",
+                color="white",
+                fontsize="x-small",
+            )
+    ax.set_ylim(0, lanes)
+    ax.set_ylabel("slot")
+    step = max(1, -(-lanes // 8))
+    ax.set_yticks(
+        [lane + 0.5 for lane in range(0, lanes, step)],
+        [str(lane) for lane in range(0, lanes, step)],
+    )
+    ax.set_title(
+        f"{report.pattern}: {report.makespan_s:.2f} s, peak {report.peak_concurrency} in flight, "
+        f"{_percent(report.efficiency)} of the ideal",
+        loc="left",
+        fontsize="medium",
+    )
+
+
+def concurrency(report: Report, ax: Axes) -> None:
+    """Calls in flight over time, as a step line, with the limit drawn."""
+    events = sorted([(c.start, 1) for c in report.calls] + [(c.end, -1) for c in report.calls])
+    times, counts, now = [0.0], [0], 0
+    for time, change in events:
+        now += change
+        times.append(time)
+        counts.append(now)
+    ax.step(times, counts, where="post", color=OK, label="in flight")
+    if report.bounded:
+        ax.axhline(report.limit, color=FAILED, linestyle="--", label=f"limit {report.limit}")
+    ax.set_ylabel("calls in flight")
+    ax.set_xlabel("seconds from start")
+    ax.legend(loc="upper right", fontsize="small")
+
+
+def latency_distribution(report: Report, ax: Axes) -> None:
+    """The items' own latencies, and when their results reached the consumer."""
+    latencies = list(report.workload.latencies())
+    top = max([*latencies, *report.arrivals], default=1.0)
+    count = min(30, max(5, len(latencies) // 5))
+    bins = [top * i / count for i in range(count + 1)]  # one set of bins for both
+    ax.hist(latencies, bins=bins, alpha=0.6, color=IDEAL, label="item latency")
+    ax.hist(report.arrivals, bins=bins, alpha=0.6, color=OK, label="time to result")
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("items")
+    ax.legend(loc="upper right", fontsize="small")
+
+
+def report_figure(report: Report) -> Figure:
+    """One run: timeline, calls in flight, and the latency distribution."""
+    plt = _pyplot()
+    fig, (top, middle, bottom) = plt.subplots(
+        3, 1, figsize=(10, 9), height_ratios=[3, 1.5, 1.5], layout="constrained"
+    )
+    timeline(report, top)
+    concurrency(report, middle)
+    middle.sharex(top)
+    latency_distribution(report, bottom)
+    fig.suptitle(_title(report))
+    figure: Figure = fig
+    return figure
+
+
+def compare_figure(reports: Sequence[Report]) -> Figure:
+    """Every pattern's timeline stacked on one shared time axis."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(
+        len(reports),
+        1,
+        figsize=(10, 1.2 + 1.6 * len(reports)),
+        sharex=True,
+        layout="constrained",
+        squeeze=False,
+    )
+    for ax, report in zip(axes[:, 0], reports, strict=True):
+        timeline(report, ax)
+    axes[-1, 0].set_xlabel("seconds from start (one shared axis)")
+    if reports:
+        fig.suptitle(
+            _title(reports[0]) + ": a bar per call (numbered by item), a row per slot in use"
+        )
+    figure: Figure = fig
+    return figure
+
+
+def sweep(reports: Sequence[Report], ax: Axes, *, metric: str = "throughput") -> None:
+    """Throughput (or efficiency) against the limit, a line per pattern, with the ideal."""
+    by_pattern: dict[str, list[Report]] = {}
+    for report in reports:
+        by_pattern.setdefault(report.pattern, []).append(report)
+    for name, runs in by_pattern.items():
+        runs.sort(key=lambda r: r.limit)
+        values = [r.throughput_per_s if metric == "throughput" else r.efficiency for r in runs]
+        ax.plot([r.limit for r in runs], values, marker="o", label=name)
+    if reports and metric == "throughput":
+        workload = reports[0].workload
+        limits = sorted({r.limit for r in reports})
+        ideal = [workload.items / ideal_makespan(workload.latencies(), k) for k in limits]
+        ax.plot(limits, ideal, color=IDEAL, linestyle="--", label="ideal")
+    ax.set_xlabel("limit")
+    ax.set_ylabel("items/s" if metric == "throughput" else "efficiency")
+    ax.legend(fontsize="small")
+
+
+def save(fig: Figure, path: str) -> None:
+    """Write ``fig`` to ``path`` (the format follows the extension) and free it."""
+    plt = _pyplot()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def _title(report: Report) -> str:
+    workload = report.workload
+    return f"{workload.describe()}, limit {report.limit}, {report.backend}"
