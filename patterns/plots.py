@@ -150,7 +150,9 @@ def sweep(reports: Sequence[Report], ax: Axes, *, metric: str = "throughput") ->
         by_pattern.setdefault(report.pattern, []).append(report)
     for name, runs in by_pattern.items():
         runs.sort(key=lambda r: r.limit)
-        values = [r.throughput_per_s if metric == "throughput" else r.efficiency for r in runs]
+        values = [
+            (r.throughput_per_s if metric == "throughput" else r.efficiency) or 0.0 for r in runs
+        ]
         ax.plot([r.limit for r in runs], values, marker="o", label=name)
     if reports and metric == "throughput":
         workload = reports[0].workload
