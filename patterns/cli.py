@@ -31,7 +31,7 @@ from patterns.workload import DISTRIBUTIONS, Workload
 
 # The installed `patterns` script names itself; `python -m patterns` shows as such.
 PROG = "python -m patterns" if sys.argv[0].endswith("__main__.py") else "patterns"
-COMMANDS = ("list", "compare", "bench")
+COMMANDS = ("list", "compare", "bench", "footgun")
 
 
 class UsageError(Exception):
@@ -74,8 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"patterns: {', '.join(PATTERNS)} (also spelled with hyphens)",
     )
     parser.add_argument(
-        "command", metavar="COMMAND", help="list, compare, or a pattern name to run it alone"
+        "command",
+        metavar="COMMAND",
+        help="list, compare, bench, footgun [NAME], or a pattern name to run it alone",
     )
+    parser.add_argument("name", nargs="?", metavar="NAME", help="footgun only: which exhibit")
     parser.add_argument(
         "--items",
         type=_checked(int, 0, noun="a whole number"),
@@ -192,6 +195,10 @@ def _main(
                 f"{name:<20} {summary(pattern)}", markup=False, highlight=False, soft_wrap=True
             )
         return 0
+    if command == "footgun":
+        return _footgun(args.name, console)
+    if args.name is not None:
+        raise UsageError(f"unrecognized argument: {args.name}")
     if command == "bench":
         return _bench(args, console, err_console)
     if args.nested:
@@ -290,6 +297,38 @@ def _bench(args: argparse.Namespace, console: Console, err_console: Console) -> 
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(f"Results written to {args.output}.", markup=False, highlight=False)
     return 0
+
+
+def _footgun(name: str | None, console: Console) -> int:
+    # Imported here: the exhibits are only needed by this command.
+    import anyio
+
+    from patterns.footguns import exhibits
+
+    found = exhibits()
+    if name is None:
+        for exhibit in found.values():
+            console.print(
+                f"{exhibit.name:<20} {exhibit.title} (article {exhibit.article})",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+        return 0
+    key = name.lower().replace("_", "-")
+    if key not in found:
+        raise UsageError(f"unknown footgun {name!r}; choose from: {', '.join(found)}")
+    exhibit = found[key]
+    broken, fixed = anyio.run(exhibit.broken), anyio.run(exhibit.fixed)
+    lines = [
+        f"{exhibit.title} (source article {exhibit.article})",
+        f"  broken: {broken.observed}.",
+        f"  fixed:  {fixed.observed}.",
+        f"  why:    {exhibit.why}",
+    ]
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    return 0 if fixed.ok and not broken.ok else 1
 
 
 def _nested(console: Console) -> int:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -82,7 +83,10 @@ def test_json() -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["nosuch"], "unknown command 'nosuch'; choose from: list, compare, bench, scatter_gather"),
+        (
+            ["nosuch"],
+            "unknown command 'nosuch'; choose from: list, compare, bench, footgun, scatter_gather",
+        ),
         (["worker-pool", "--limit", "0"], "--limit: must be >= 1, got 0"),
         (["compare", "--limit", "two"], "--limit: expected a whole number"),
         (["compare", "--latency", "2", "1"], "LO must not exceed HI"),
@@ -92,6 +96,8 @@ def test_json() -> None:
         (["compare", "--latency", "0", "inf"], "--latency: must be a finite number, got inf"),
         (["compare", "--seed", "x"], "--seed: invalid int value"),
         (["worker-pool", "--nested"], "--nested: only with the throttle pattern"),
+        (["footgun", "nosuch"], "unknown footgun 'nosuch'; choose from: early-release"),
+        (["compare", "extra"], "unrecognized argument: extra"),
         ([], "the following arguments are required: COMMAND"),
     ],
 )
@@ -121,6 +127,28 @@ def test_throttle_nested() -> None:
     assert "all 15 calls finished" in out
     assert "with at most 3 permits in use" in out
     assert "Semaphore(3) the same calls deadlocked" in out
+
+
+# footgun lists the exhibits; footgun NAME runs one and says what went wrong and why.
+def test_footgun_command() -> None:
+    status, out, _ = run("footgun")
+    assert status == 0
+    assert len(out.strip().splitlines()) >= 5
+    status, out, _ = run("footgun", "push_before_drive")
+    assert status == 0
+    assert "broken: deadlocked" in out
+    assert "fixed:  all 10 calls done" in out
+    assert "why:" in out
+
+
+# --plot writes a picture; compare draws every pattern's timeline.
+@pytest.mark.parametrize("command", ["compare", "semaphore"])
+def test_plot(command: str, tmp_path: Path) -> None:
+    target = tmp_path / "out.png"
+    status, _, err = run(command, *FAST, "--plot", str(target))
+    assert status == 0
+    assert target.read_bytes().startswith(b"\x89PNG")
+    assert "Plot written to" in err
 
 
 # On a terminal, the progress bar counts results and calls in flight as the run goes.

@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 
+from patterns.footguns import Exhibit, Verdict
 from patterns.throttle import Throttle
 
 OUTER, INNER, LIMIT, WORK_S = 5, 2, 3, 0.05
@@ -98,3 +99,40 @@ async def fixed(give_up_after: float = 10.0) -> Run:
     run = await scenario(throttle.run, give_up_after=give_up_after)
     run.peak_permits = throttle.statistics().peak
     return run
+
+
+def _verdict(run: Run) -> Verdict:
+    spans = tuple(("  " * span.depth + span.label, span.start, span.end) for span in run.spans)
+    if run.finished:
+        permits = "" if run.peak_permits is None else f", at most {run.peak_permits} permits in use"
+        return Verdict(
+            True, f"all {len(run.spans)} calls finished in {run.elapsed_s:.2f} s{permits}", spans
+        )
+    return Verdict(
+        False,
+        f"deadlocked: {len(run.spans)} of {OUTER + OUTER * INNER} calls finished before we gave "
+        f"up after {run.elapsed_s:.1f} s",
+        spans,
+    )
+
+
+async def _broken_verdict() -> Verdict:
+    return _verdict(await broken())
+
+
+async def _fixed_verdict() -> Verdict:
+    return _verdict(await fixed())
+
+
+EXHIBIT = Exhibit(
+    name="nested-throttle",
+    title="Nested calls through one plain semaphore",
+    article="003: building a reusable throttler",
+    why=(
+        "The outer calls took every permit, then each waited on an inner call that needed a "
+        "permit too: nobody could go on. The shared Throttle lends a call's permit to the calls "
+        "it makes, so an inner call borrows its outer call's permit instead of waiting for one."
+    ),
+    broken=_broken_verdict,
+    fixed=_fixed_verdict,
+)

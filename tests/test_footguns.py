@@ -1,0 +1,55 @@
+"""Every footgun exhibit: the broken version fails in the predicted way, within its timeout,
+and the fixed one passes, on every backend, leaking no warnings (the suite runs with warnings
+as errors)."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from patterns.footguns import blocking_call, exhibits
+
+pytestmark = pytest.mark.anyio
+
+EXHIBITS = list(exhibits())
+# What each broken version's measurement must say: the predicted failure, not just "not ok".
+PREDICTED = {
+    "early-release": "40 calls in flight at once, with a limit of 5",
+    "unclosed-channel": "hung: all 20 results were in",
+    "push-before-drive": "deadlocked: 3 calls pushed, 0 done",
+    "nested-throttle": "deadlocked: 0 of 15 calls finished",
+    "blocking-call": "the other tasks stalled",
+    "unbounded-gather": "5,000 tasks alive and 5,000 items pulled at once",
+}
+
+
+# There are at least five exhibits, and each predicts its failure.
+def test_exhibits_are_listed() -> None:
+    assert len(EXHIBITS) >= 5
+    assert set(EXHIBITS) == set(PREDICTED)
+
+
+# The broken version fails as predicted, within its timeout.
+@pytest.mark.parametrize("name", EXHIBITS)
+async def test_broken_fails_as_predicted(name: str) -> None:
+    with anyio.fail_after(20):
+        verdict = await exhibits()[name].broken()
+    assert not verdict.ok
+    assert PREDICTED[name] in verdict.observed
+
+
+# The fixed version passes.
+@pytest.mark.parametrize("name", EXHIBITS)
+async def test_fixed_passes(name: str) -> None:
+    with anyio.fail_after(20):
+        verdict = await exhibits()[name].fixed()
+    assert verdict.ok, verdict.observed
+
+
+# The blocking call shows on the timeline: the ticks around it span the whole block.
+async def test_blocking_call_timeline() -> None:
+    verdict = await blocking_call.broken()
+    block = next(span for span in verdict.spans if span[0] == "blocking call")
+    stalled = [s for s in verdict.spans if s[0].startswith("task") and s[2] - s[1] > 0.2]
+    assert stalled
+    assert all(s[1] <= block[2] and s[2] >= block[2] for s in stalled)
