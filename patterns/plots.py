@@ -164,6 +164,26 @@ def sweep(reports: Sequence[Report], ax: Axes, *, metric: str = "throughput") ->
     ax.legend(fontsize="small")
 
 
+def spans(
+    spans: Sequence[tuple[str, float, float]], ax: Axes, *, title: str = "", rows: int = 40
+) -> None:
+    """Labelled spans (a footgun's timeline): a row per label, at most ``rows`` labelled."""
+    labels = list(dict.fromkeys(label for label, _, _ in spans))
+    row = {label: i for i, label in enumerate(labels)}
+    for label, start, end in spans:
+        colour = FAILED if "wait" in label or "block" in label else OK
+        ax.broken_barh([(start, max(end - start, 1e-4))], (row[label] + 0.1, 0.8), color=colour)
+    ax.set_ylim(len(labels), 0)
+    if len(labels) <= rows:
+        ax.set_yticks([i + 0.5 for i in range(len(labels))], labels, fontsize="small")
+    else:
+        ax.set_ylabel(f"{len(labels):,} rows")
+        ax.set_yticks([])
+    ax.set_xlabel("seconds from start")
+    if title:
+        ax.set_title(title, loc="left", fontsize="medium")
+
+
 def save(fig: Figure, path: str) -> None:
     """Write ``fig`` to ``path`` (the format follows the extension) and free it."""
     plt = _pyplot()

@@ -8,6 +8,7 @@ cleans up after itself. ``python -m patterns footgun NAME`` runs one.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -20,6 +21,23 @@ class Verdict:
     observed: str
     #: (label, start, end) in seconds from the start, for a picture of the run.
     spans: tuple[tuple[str, float, float], ...] = field(default=(), repr=False)
+
+
+class Timeline:
+    """Collects (label, start, end) spans, in seconds from its creation, for a Verdict."""
+
+    def __init__(self) -> None:
+        self._origin = time.perf_counter()
+        self.spans: list[tuple[str, float, float]] = []
+
+    def now(self) -> float:
+        return time.perf_counter() - self._origin
+
+    def add(self, label: str, start: float, end: float | None = None) -> None:
+        self.spans.append((label, start, self.now() if end is None else end))
+
+    def frozen(self) -> tuple[tuple[str, float, float], ...]:
+        return tuple(sorted(self.spans, key=lambda span: span[1]))
 
 
 @dataclass(frozen=True)

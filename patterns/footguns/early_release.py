@@ -11,7 +11,7 @@ from __future__ import annotations
 import anyio
 
 from patterns import semaphore
-from patterns.footguns import Exhibit, Verdict
+from patterns.footguns import Exhibit, Timeline, Verdict
 
 ITEMS, LIMIT = 40, 5
 
@@ -19,19 +19,25 @@ ITEMS, LIMIT = 40, 5
 class _InFlight:
     def __init__(self) -> None:
         self.now = self.peak = 0
+        self.timeline = Timeline()
 
     async def call(self, item: int) -> int:
         self.now += 1
         self.peak = max(self.peak, self.now)
+        began = self.timeline.now()
         try:
             await anyio.sleep(0.01)
             return item
         finally:
             self.now -= 1
+            self.timeline.add(f"call {item}", began)
 
-
-def _verdict(peak: int) -> Verdict:
-    return Verdict(peak <= LIMIT, f"{peak} calls in flight at once, with a limit of {LIMIT}")
+    def verdict(self) -> Verdict:
+        return Verdict(
+            self.peak <= LIMIT,
+            f"{self.peak} calls in flight at once, with a limit of {LIMIT}",
+            self.timeline.frozen(),
+        )
 
 
 async def broken() -> Verdict:
@@ -41,14 +47,14 @@ async def broken() -> Verdict:
         for item in range(ITEMS):
             async with permits:
                 tg.start_soon(spy.call, item)
-    return _verdict(spy.peak)
+    return spy.verdict()
 
 
 async def fixed() -> Verdict:
     """The semaphore recipe: the task holds its permit until it ends."""
     spy = _InFlight()
     await semaphore.run(spy.call, range(ITEMS), limit=LIMIT)
-    return _verdict(spy.peak)
+    return spy.verdict()
 
 
 EXHIBIT = Exhibit(

@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 
 from patterns import buffered_unordered
-from patterns.footguns import Exhibit, Verdict
+from patterns.footguns import Exhibit, Timeline, Verdict
 
 ITEMS, LIMIT, GIVE_UP_S = 10, 3, 0.5
 
@@ -52,10 +52,15 @@ async def broken() -> Verdict:
     throttler = NaiveThrottler(LIMIT)
     pushed, results = 0, list[int]()
     waiting = None
+    timeline = Timeline()
     with anyio.move_on_after(GIVE_UP_S) as gave_up:
         for item in range(ITEMS):
             waiting = _work(item)
-            await throttler.push(waiting)
+            began = timeline.now()
+            try:
+                await throttler.push(waiting)
+            finally:
+                timeline.add(f"push {item}", began)
             waiting = None
             pushed += 1
         while len(results) < ITEMS:
@@ -63,25 +68,37 @@ async def broken() -> Verdict:
     if waiting is not None:
         waiting.close()
     throttler.close()
-    return _verdict(not gave_up.cancelled_caught, pushed, len(results))
+    return _verdict(not gave_up.cancelled_caught, pushed, len(results), timeline)
 
 
 async def fixed() -> Verdict:
     """The buffered stream starts the next call only as one in flight ends, and drives them."""
     results = []
+    timeline = Timeline()
+
+    async def timed(item: int) -> int:
+        began = timeline.now()
+        try:
+            return await _work(item)
+        finally:
+            timeline.add(f"call {item}", began)
+
     with anyio.move_on_after(GIVE_UP_S * 10) as gave_up:
-        async with buffered_unordered.stream(_work, range(ITEMS), limit=LIMIT) as stream:
+        async with buffered_unordered.stream(timed, range(ITEMS), limit=LIMIT) as stream:
             results = [result async for result in stream]
-    return _verdict(not gave_up.cancelled_caught, ITEMS, len(results))
+    return _verdict(not gave_up.cancelled_caught, ITEMS, len(results), timeline)
 
 
-def _verdict(finished: bool, pushed: int, done: int) -> Verdict:
+def _verdict(finished: bool, pushed: int, done: int, timeline: Timeline) -> Verdict:
     if finished:
-        return Verdict(True, f"all {done} calls done, never more than {LIMIT} at once")
+        return Verdict(
+            True, f"all {done} calls done, never more than {LIMIT} at once", timeline.frozen()
+        )
     return Verdict(
         False,
         f"deadlocked: {pushed} calls pushed, {done} done; push number {pushed + 1} waited for "
         f"a permit until we gave up after {GIVE_UP_S} s",
+        timeline.frozen(),
     )
 
 

@@ -14,13 +14,14 @@ import anyio
 
 from patterns import buffered_unordered, scatter_gather
 from patterns.core import Pattern
-from patterns.footguns import Exhibit, Verdict
+from patterns.footguns import Exhibit, Timeline, Verdict
 
 ITEMS, LIMIT = 5_000, 10
 
 
 async def _measure(pattern: Pattern) -> Verdict:
     pulled = done = in_flight = most_in_flight = most_pulled_ahead = 0
+    timeline = Timeline()
 
     def source() -> Iterator[int]:
         nonlocal pulled
@@ -33,7 +34,9 @@ async def _measure(pattern: Pattern) -> Verdict:
         in_flight += 1
         most_in_flight = max(most_in_flight, in_flight)
         most_pulled_ahead = max(most_pulled_ahead, pulled - done)
+        began = timeline.now()
         await anyio.sleep(0.01)
+        timeline.add(f"call {item}", began)
         in_flight -= 1
         done += 1
         return item
@@ -45,6 +48,7 @@ async def _measure(pattern: Pattern) -> Verdict:
         most_in_flight <= LIMIT,
         f"{most_in_flight:,} tasks alive and {most_pulled_ahead:,} items pulled at once, "
         f"for {ITEMS:,} items (limit {LIMIT})",
+        timeline.frozen(),
     )
 
 

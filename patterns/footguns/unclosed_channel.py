@@ -12,19 +12,25 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from patterns import worker_pool
-from patterns.footguns import Exhibit, Verdict
+from patterns.footguns import Exhibit, Timeline, Verdict
 
 ITEMS, WORKERS, GIVE_UP_S = 20, 4, 0.5
 
 
-async def _work(item: int) -> int:
-    await anyio.sleep(0.005)
-    return item
+class _Timed:
+    def __init__(self) -> None:
+        self.timeline = Timeline()
+
+    async def work(self, item: int) -> int:
+        began = self.timeline.now()
+        await anyio.sleep(0.005)
+        self.timeline.add(f"call {item}", began)
+        return item
 
 
 async def broken() -> Verdict:
     """The workers close their clones; nobody closes the originals."""
-    received = 0
+    received, timed, last = 0, _Timed(), 0.0
     send_items, receive_items = anyio.create_memory_object_stream[int](ITEMS)
     send_results, receive_results = anyio.create_memory_object_stream[int](ITEMS)
 
@@ -33,7 +39,7 @@ async def broken() -> Verdict:
     ) -> None:
         async with items, results:
             async for item in items:
-                await results.send(await _work(item))
+                await results.send(await timed.work(item))
 
     # The outer `async with` closes everything when the exhibit ends, so nothing leaks; inside
     # it, the originals stay open all the time the consumer is reading: that is the bug.
@@ -47,26 +53,33 @@ async def broken() -> Verdict:
                 send_items.close()  # the input is done: the workers' loops end...
                 async for _ in receive_results:  # ...but this one never does
                     received += 1
-    return _verdict(not gave_up.cancelled_caught, received)
+                    last = timed.timeline.now()
+    timed.timeline.add("consumer waiting for the end", last)
+    return _verdict(not gave_up.cancelled_caught, received, timed.timeline)
 
 
 async def fixed() -> Verdict:
     """The worker pool recipe closes the originals: the consumer's loop ends."""
-    received = 0
+    received, timed, last = 0, _Timed(), 0.0
     with anyio.move_on_after(GIVE_UP_S * 10) as gave_up:
-        async with worker_pool.stream(_work, range(ITEMS), limit=WORKERS) as results:
+        async with worker_pool.stream(timed.work, range(ITEMS), limit=WORKERS) as results:
             async for _ in results:
                 received += 1
-    return _verdict(not gave_up.cancelled_caught, received)
+                last = timed.timeline.now()
+    timed.timeline.add("consumer waiting for the end", last)
+    return _verdict(not gave_up.cancelled_caught, received, timed.timeline)
 
 
-def _verdict(finished: bool, received: int) -> Verdict:
+def _verdict(finished: bool, received: int, timeline: Timeline) -> Verdict:
     if finished:
-        return Verdict(True, f"all {received} results in, and the consumer's loop ended")
+        return Verdict(
+            True, f"all {received} results in, and the consumer's loop ended", timeline.frozen()
+        )
     return Verdict(
         False,
         f"hung: all {received} results were in, but the consumer was still waiting for the "
         f"channel to end when we gave up after {GIVE_UP_S} s",
+        timeline.frozen(),
     )
 
 
