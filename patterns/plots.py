@@ -19,17 +19,14 @@ if TYPE_CHECKING:
 OK, SHADE, FAILED, IDEAL = "#4C72B0", "#7A9CCB", "#C44E52", "#55A868"
 
 
-def _pyplot() -> Any:
+def _figure(**options: Any) -> Figure:
+    # A Figure made without pyplot: no global state, no display backend needed, and in
+    # Jupyter it shows once, as the cell's value, not again when the cell ends.
     try:
-        import matplotlib
+        from matplotlib.figure import Figure
     except ImportError:
         raise ImportError("plots need matplotlib: pip install -e '.[plot]'") from None
-    # No screen needed: figures are written to files or shown inline by Jupyter.
-    if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline",):
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(layout="constrained", **options)
 
 
 def timeline(report: Report, ax: Axes) -> None:
@@ -108,30 +105,20 @@ def latency_distribution(report: Report, ax: Axes) -> None:
 
 def report_figure(report: Report) -> Figure:
     """One run: timeline, calls in flight, and the latency distribution."""
-    plt = _pyplot()
-    fig, (top, middle, bottom) = plt.subplots(
-        3, 1, figsize=(10, 9), height_ratios=[3, 1.5, 1.5], layout="constrained"
-    )
+    fig = _figure(figsize=(10, 9))
+    top, middle, bottom = fig.subplots(3, 1, height_ratios=[3, 1.5, 1.5])
     timeline(report, top)
     concurrency(report, middle)
     middle.sharex(top)
     latency_distribution(report, bottom)
     fig.suptitle(_title(report))
-    figure: Figure = fig
-    return figure
+    return fig
 
 
 def compare_figure(reports: Sequence[Report]) -> Figure:
     """Every pattern's timeline stacked on one shared time axis."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(
-        len(reports),
-        1,
-        figsize=(10, 1.2 + 1.6 * len(reports)),
-        sharex=True,
-        layout="constrained",
-        squeeze=False,
-    )
+    fig = _figure(figsize=(10, 1.2 + 1.6 * len(reports)))
+    axes = fig.subplots(len(reports), 1, sharex=True, squeeze=False)
     for ax, report in zip(axes[:, 0], reports, strict=True):
         timeline(report, ax)
     axes[-1, 0].set_xlabel("seconds from start (one shared axis)")
@@ -139,8 +126,7 @@ def compare_figure(reports: Sequence[Report]) -> Figure:
         fig.suptitle(
             _title(reports[0]) + ": a bar per call (numbered by item), a row per slot in use"
         )
-    figure: Figure = fig
-    return figure
+    return fig
 
 
 def sweep(reports: Sequence[Report], ax: Axes, *, metric: str = "throughput") -> None:
@@ -185,10 +171,8 @@ def spans(
 
 
 def save(fig: Figure, path: str) -> None:
-    """Write ``fig`` to ``path`` (the format follows the extension) and free it."""
-    plt = _pyplot()
+    """Write ``fig`` to ``path``; the format follows the extension."""
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _percent(value: float | None) -> str:
