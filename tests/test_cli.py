@@ -151,6 +151,23 @@ def test_plot(command: str, tmp_path: Path) -> None:
     assert "Plot written to" in err
 
 
+# Without matplotlib, --plot fails at once, in one line naming the extra to install.
+def test_plot_without_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n: None if n == "matplotlib" else real(n)
+    )
+    status, out, err = run("compare", *FAST, "--plot", "x.png")
+    assert status == 2
+    assert out == ""
+    assert (
+        err.strip()
+        == "python -m patterns: error: --plot needs matplotlib: pip install -e '.[plot]'"
+    )
+
+
 # On a terminal, the progress bar counts results and calls in flight as the run goes.
 def test_progress_bar_follows_the_run() -> None:
     bar = _progress(Console(file=io.StringIO(), force_terminal=True), total=20, enabled=True)
