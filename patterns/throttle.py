@@ -91,6 +91,18 @@ class _Scope:
         self.waiters: list[tuple[int, int, _Waiter]] = []
 
 
+class _RateWaiter:
+    __slots__ = ("key", "order", "turn")
+
+    def __init__(self, key: int, order: int) -> None:
+        self.key = key
+        self.order = order
+        self.turn = anyio.Event()
+
+    def __lt__(self, other: _RateWaiter) -> bool:
+        return (self.key, self.order) < (other.key, other.order)
+
+
 class _Waiter:
     __slots__ = ("done", "event", "granted_from")
 
@@ -121,8 +133,8 @@ class Throttle:
 
     ``max_per_second`` spaces starts with GCRA (the generic cell rate algorithm): one start
     every ``1 / max_per_second`` seconds, with up to ``burst`` starts at once after a quiet
-    spell. A call takes its permit first, then its start time, so the rate is held by calls
-    already counted against the concurrency limit.
+    spell. A call takes its permit first, then its start slot, so the rate is held by calls
+    already counted against the concurrency limit; both queues go by priority.
     """
 
     def __init__(
@@ -148,6 +160,7 @@ class Throttle:
         self._next_start = -math.inf  # GCRA's "theoretical arrival time"
         self._free = max_concurrency
         self._pool_waiters: list[tuple[int, int, _Waiter]] = []
+        self._rate_waiters: list[_RateWaiter] = []
         self._order = itertools.count()
         self._waiting = 0
         self._started = 0
@@ -161,9 +174,10 @@ class Throttle:
     ) -> R:
         """Run ``fn(*args)`` under the limits and return its result."""
         check_work(fn)
+        _check_priority(priority)
         lent_by = await self._acquire(priority)
         try:
-            await self._pace()
+            await self._pace(priority)
         except BaseException:
             self._give_back(lent_by)  # cancelled before it started: the permit goes home
             raise
@@ -260,18 +274,38 @@ class Throttle:
                 return
         self._free += 1
 
-    async def _pace(self) -> None:
+    async def _pace(self, priority: int) -> None:
+        """Wait for a start slot: GCRA, one start every 1/R s, ``burst`` at once when idle.
+
+        Callers claim slots one at a time, in priority order (higher first, then FIFO), and only
+        when they start: a caller cancelled while it waits takes no slot with it.
+        """
         if not self._interval:
             self._started += 1
             return
-        # GCRA: reserve the next start time now, synchronously, so that concurrent callers
-        # get distinct slots; then sleep until it.
-        now = anyio.current_time()
-        start = max(now, self._next_start - self._tolerance)
-        self._next_start = max(self._next_start, start) + self._interval
-        self._started += 1
-        if start > now:
-            await anyio.sleep(start - now)
+        me = _RateWaiter(-priority, next(self._order))
+        heapq.heappush(self._rate_waiters, me)
+        try:
+            while True:
+                if self._rate_waiters[0] is not me:
+                    # Not our turn: wait until whoever is ahead has started (or gone).
+                    me.turn = anyio.Event()
+                    await me.turn.wait()
+                    continue
+                now = anyio.current_time()
+                earliest = self._next_start - self._tolerance
+                if now >= earliest:
+                    # GCRA: the "theoretical arrival time" moves one interval past now (or past
+                    # itself, inside a burst).
+                    self._next_start = max(self._next_start, now) + self._interval
+                    self._started += 1
+                    return
+                await anyio.sleep(earliest - now)
+        finally:
+            self._rate_waiters.remove(me)
+            heapq.heapify(self._rate_waiters)
+            if self._rate_waiters:
+                self._rate_waiters[0].turn.set()  # the next in line may go now
 
     def statistics(self) -> ThrottleStatistics:
         """Permits in use (out of the pool), calls waiting, calls started, peak in use."""
@@ -291,6 +325,7 @@ class Throttle:
         """Run ``work`` on every item under this throttle; yield results as they complete
         (``ordered=True``: in input order, with a reorder window of ``2 * max_concurrency``)."""
         check_work(work)
+        _check_priority(priority)
         if not isinstance(ordered, bool):
             raise TypeError(f"ordered must be a bool, got {ordered!r}")
         source = iterate(items)
@@ -306,7 +341,7 @@ class Throttle:
         ) -> None:
             try:
                 try:
-                    await self._pace()
+                    await self._pace(priority)
                 except BaseException:
                     self._give_back(lent_by)
                     raise
@@ -337,17 +372,23 @@ class Throttle:
             else:
                 yield drain(receive_results)  # type: ignore[arg-type]
 
-    async def map(self, work: Work[T, R], items: Items[T]) -> list[R]:
+    async def map(self, work: Work[T, R], items: Items[T], *, priority: int = 0) -> list[R]:
         """Every result, in input order."""
         check_work(work)
-        return await run_in_order(_bound_stream(self), work, items, limit=self.max_concurrency)
+        stream = _bound_stream(self, priority)
+        return await run_in_order(stream, work, items, limit=self.max_concurrency)
 
 
-def _bound_stream(throttle: Throttle) -> Callable[..., Any]:
+def _bound_stream(throttle: Throttle, priority: int) -> Callable[..., Any]:
     def stream_with_limit(work: Work[Any, Any], items: Items[Any], *, limit: int) -> Any:
-        return throttle.stream(work, items)
+        return throttle.stream(work, items, priority=priority)
 
     return stream_with_limit
+
+
+def _check_priority(priority: object) -> None:
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise TypeError(f"priority must be an int, got {priority!r}")
 
 
 # --- the cookbook's contract, so the throttler is a pattern like the others ---------------------

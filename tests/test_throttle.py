@@ -220,6 +220,45 @@ async def test_rate_burst() -> None:
     assert starts[9] - starts[0] >= 5 / 20 * 0.9  # the next five at 20/s
 
 
+# A call cancelled while it waits for its start slot takes no slot with it.
+async def test_cancelled_rate_waiters_take_no_slots() -> None:
+    throttle = Throttle(100, max_per_second=10)
+
+    async def impatient() -> None:
+        with anyio.move_on_after(0.2):
+            await throttle.run(anyio.sleep, 0)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(40):
+            tg.start_soon(impatient)
+    started = throttle.statistics().started
+    assert started <= 4  # one at once, then one every 0.1 s for 0.2 s
+    before = anyio.current_time()
+    await throttle.run(anyio.sleep, 0)
+    # The next start is one interval away at most, not 36 abandoned slots away.
+    assert anyio.current_time() - before < 0.2
+    assert throttle.statistics().started == started + 1
+
+
+# Priority orders the start slots too: a high priority call does not queue behind low ones.
+async def test_priority_applies_to_the_rate() -> None:
+    throttle = Throttle(20, max_per_second=20)
+    order: list[str] = []
+
+    async def record(label: str) -> None:
+        order.append(label)
+
+    async def queued(label: str, priority: int) -> None:
+        await throttle.run(record, label, priority=priority)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(6):
+            tg.start_soon(queued, f"low{i}", 0)
+        await anyio.wait_all_tasks_blocked()
+        tg.start_soon(queued, "HIGH", 10)
+    assert order.index("HIGH") <= 2  # the first low started at once; HIGH takes the next slot
+
+
 # Waiting calls start in priority order, higher first, FIFO among equals.
 async def test_priority_order() -> None:
     throttle = Throttle(1)
@@ -330,6 +369,8 @@ async def test_bad_arguments(kwargs: dict[str, Any], error: type[Exception], nam
         Throttle(**kwargs)
     with pytest.raises(TypeError, match="work"):
         await Throttle(1).run(42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="priority"):
+        await Throttle(1).run(anyio.sleep, 0, priority="high")  # type: ignore[arg-type]
 
 
 # The bulk forms over a shared instance: map in input order, stream ordered or not.
