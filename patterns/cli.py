@@ -22,6 +22,7 @@ from patterns.harness import (
     BACKENDS,
     BackendUnavailable,
     Report,
+    check_backend,
     compare,
     measure,
     serial_report,
@@ -196,7 +197,7 @@ def _main(
             )
         return 0
     if command == "footgun":
-        return _footgun(args.name, console)
+        return _footgun(args, console, err_console)
     if args.name is not None:
         raise UsageError(f"unrecognized argument: {args.name}")
     if command == "bench":
@@ -204,7 +205,7 @@ def _main(
     if args.nested:
         if command != "throttle":
             raise UsageError("argument --nested: only with the throttle pattern")
-        return _nested(console)
+        return _nested(args, console, err_console)
     if command != "compare":
         try:
             get_pattern(command)
@@ -299,14 +300,41 @@ def _bench(args: argparse.Namespace, console: Console, err_console: Console) -> 
     return 0
 
 
-def _footgun(name: str | None, console: Console) -> int:
-    # Imported here: the exhibits are only needed by this command.
+def _run_on(backend: str, fn: Callable[[], Any]) -> Any:
     import anyio
 
+    try:
+        name, options = check_backend(backend)
+    except BackendUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    return anyio.run(fn, backend=name, backend_options=options)
+
+
+def _plot_verdicts(path: str, broken: Any, fixed: Any) -> None:
+    from patterns import plots
+
+    figure = plots.figure(figsize=(10, 6))
+    top, bottom = figure.subplots(2, 1, sharex=True)
+    plots.spans(broken.spans, top, title="broken")
+    plots.spans(fixed.spans, bottom, title="fixed")
+    plots.save(figure, path)
+
+
+def _footgun(args: argparse.Namespace, console: Console, err_console: Console) -> int:
+    # Imported here: the exhibits are only needed by this command.
     from patterns.footguns import exhibits
 
     found = exhibits()
-    if name is None:
+    if args.name is None:
+        if args.plot is not None:
+            raise UsageError("argument --plot: name the footgun to draw")
+        if args.json:
+            listing = [
+                {"name": e.name, "title": e.title, "article": e.article, "why": e.why}
+                for e in found.values()
+            ]
+            console.file.write(json.dumps(listing, indent=2) + "\n")
+            return 0
         for exhibit in found.values():
             console.print(
                 f"{exhibit.name:<20} {exhibit.title} (article {exhibit.article})",
@@ -315,11 +343,27 @@ def _footgun(name: str | None, console: Console) -> int:
                 soft_wrap=True,
             )
         return 0
-    key = name.lower().replace("_", "-")
+    key = args.name.lower().replace("_", "-")
     if key not in found:
-        raise UsageError(f"unknown footgun {name!r}; choose from: {', '.join(found)}")
+        raise UsageError(f"unknown footgun {args.name!r}; choose from: {', '.join(found)}")
+    if args.plot is not None:
+        _check_plotting()
     exhibit = found[key]
-    broken, fixed = anyio.run(exhibit.broken), anyio.run(exhibit.fixed)
+    broken = _run_on(args.backend, exhibit.broken)
+    fixed = _run_on(args.backend, exhibit.fixed)
+    as_predicted = fixed.ok and not broken.ok
+    if args.plot is not None:
+        _plot_verdicts(args.plot, broken, fixed)
+    if args.json:
+        result = {
+            "name": exhibit.name,
+            "backend": args.backend,
+            "broken": {"ok": broken.ok, "observed": broken.observed},
+            "fixed": {"ok": fixed.ok, "observed": fixed.observed},
+            "why": exhibit.why,
+        }
+        console.file.write(json.dumps(result, indent=2) + "\n")
+        return 0 if as_predicted else 1
     lines = [
         f"{exhibit.title} (source article {exhibit.article})",
         f"  broken: {broken.observed}.",
@@ -328,21 +372,40 @@ def _footgun(name: str | None, console: Console) -> int:
     ]
     for line in lines:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
-    return 0 if fixed.ok and not broken.ok else 1
+    if args.plot is not None:
+        err_console.print(f"Plot written to {args.plot}.", markup=False, highlight=False)
+    return 0 if as_predicted else 1
 
 
-def _nested(console: Console) -> int:
+def _nested(args: argparse.Namespace, console: Console, err_console: Console) -> int:
     # Imported here: the exhibit is only needed by this option.
-    import anyio
-
     from patterns.footguns import nested_throttle as exhibit
 
-    fixed = anyio.run(exhibit.fixed)
-    broken = anyio.run(exhibit.broken)
+    if args.plot is not None:
+        _check_plotting()
+    fixed = _run_on(args.backend, exhibit.fixed)
+    broken = _run_on(args.backend, exhibit.broken)
+    if args.plot is not None:
+        _plot_verdicts(args.plot, exhibit.verdict(broken), exhibit.verdict(fixed))
+    if args.json:
+        result = {
+            "backend": args.backend,
+            "limit": exhibit.LIMIT,
+            "throttle": {
+                "finished": fixed.finished,
+                "elapsed_s": fixed.elapsed_s,
+                "peak_permits": fixed.peak_permits,
+                "peak_working": fixed.peak_working,
+                "calls": [span.__dict__ for span in fixed.spans],
+            },
+            "plain_semaphore": {"finished": broken.finished, "elapsed_s": broken.elapsed_s},
+        }
+        console.file.write(json.dumps(result, indent=2) + "\n")
+        return 0
     console.print(timeline(fixed, f"throttle, limit {exhibit.LIMIT}: nested calls"))
     console.print(
         f"{exhibit.OUTER} outer calls, each making {exhibit.INNER} inner calls in turn, through "
-        f"one Throttle({exhibit.LIMIT}): all {len(fixed.spans)} calls finished in "
+        f"one Throttle({exhibit.LIMIT}): all {len(fixed.finished_spans())} calls finished in "
         f"{fixed.elapsed_s:.2f} s, with at most {fixed.peak_permits} permits in use and "
         f"{fixed.peak_working} calls doing their own work at once. "
         f"Through a plain Semaphore({exhibit.LIMIT}) the same calls "
@@ -355,6 +418,8 @@ def _nested(console: Console) -> int:
         highlight=False,
         soft_wrap=True,
     )
+    if args.plot is not None:
+        err_console.print(f"Plot written to {args.plot}.", markup=False, highlight=False)
     return 0
 
 

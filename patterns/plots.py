@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 OK, SHADE, FAILED, IDEAL = "#4C72B0", "#7A9CCB", "#C44E52", "#55A868"
 
 
-def _figure(**options: Any) -> Figure:
+def figure(**options: Any) -> Figure:
     # A Figure made without pyplot: no global state, no display backend needed, and in
     # Jupyter it shows once, as the cell's value, not again when the cell ends.
     try:
@@ -105,7 +105,7 @@ def latency_distribution(report: Report, ax: Axes) -> None:
 
 def report_figure(report: Report) -> Figure:
     """One run: timeline, calls in flight, and the latency distribution."""
-    fig = _figure(figsize=(10, 9))
+    fig = figure(figsize=(10, 9))
     top, middle, bottom = fig.subplots(3, 1, height_ratios=[3, 1.5, 1.5])
     timeline(report, top)
     concurrency(report, middle)
@@ -117,7 +117,7 @@ def report_figure(report: Report) -> Figure:
 
 def compare_figure(reports: Sequence[Report]) -> Figure:
     """Every pattern's timeline stacked on one shared time axis."""
-    fig = _figure(figsize=(10, 1.2 + 1.6 * len(reports)))
+    fig = figure(figsize=(10, 1.2 + 1.6 * len(reports)))
     axes = fig.subplots(len(reports), 1, sharex=True, squeeze=False)
     for ax, report in zip(axes[:, 0], reports, strict=True):
         timeline(report, ax)
@@ -155,9 +155,14 @@ def spans(
 ) -> None:
     """Labelled spans (a footgun's timeline): a row per label, at most ``rows`` labelled."""
     labels = list(dict.fromkeys(label for label, _, _ in spans))
+    if not labels:
+        ax.text(0.5, 0.5, "nothing ran", ha="center", va="center", transform=ax.transAxes)
+        ax.set_yticks([])
+        return
     row = {label: i for i, label in enumerate(labels)}
     for label, start, end in spans:
-        colour = FAILED if "wait" in label or "block" in label else OK
+        # Red for what is stuck, or what blocks everything else; blue for work going on.
+        colour = FAILED if "(stuck)" in label or "blocked" in label else OK
         ax.broken_barh([(start, max(end - start, 1e-4))], (row[label] + 0.1, 0.8), color=colour)
     ax.set_ylim(len(labels), 0)
     if len(labels) <= rows:

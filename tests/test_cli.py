@@ -141,6 +141,28 @@ def test_footgun_command() -> None:
     assert "why:" in out
 
 
+# footgun and throttle --nested honour --backend, --json and --plot like every command.
+def test_footgun_and_nested_options(tmp_path: Path) -> None:
+    status, out, _ = run("footgun", "early-release", "--backend", "trio", "--json")
+    assert status == 0
+    result = json.loads(out)
+    assert result["backend"] == "trio"
+    assert result["broken"]["ok"] is False
+    assert result["fixed"]["ok"] is True
+    listing = json.loads(run("footgun", "--json")[1])
+    assert [e["name"] for e in listing][:2] == ["early-release", "unclosed-channel"]
+    target = tmp_path / "stuck.png"
+    status, _, _ = run("footgun", "nested-throttle", "--plot", str(target))
+    assert status == 0
+    assert target.read_bytes().startswith(b"\x89PNG")
+    status, out, _ = run("throttle", "--nested", "--json", "--backend", "uvloop")
+    assert status == 0
+    nested = json.loads(out)
+    assert nested["throttle"]["finished"] is True
+    assert nested["throttle"]["peak_permits"] <= 3
+    assert nested["plain_semaphore"]["finished"] is False
+
+
 # --plot writes a picture; compare draws every pattern's timeline.
 @pytest.mark.parametrize("command", ["compare", "semaphore"])
 def test_plot(command: str, tmp_path: Path) -> None:

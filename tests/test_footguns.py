@@ -46,14 +46,23 @@ async def test_fixed_passes(name: str) -> None:
     assert verdict.ok, verdict.observed
 
 
+# A broken exhibit draws what got stuck; a fixed one has nothing stuck to draw.
+@pytest.mark.parametrize("name", ["unclosed-channel", "push-before-drive", "nested-throttle"])
+async def test_stuck_calls_are_drawn(name: str) -> None:
+    broken = await exhibits()[name].broken()
+    fixed = await exhibits()[name].fixed()
+    assert any(label.endswith("(stuck)") for label, _, _ in broken.spans)
+    assert not any("(stuck)" in label for label, _, _ in fixed.spans)
+
+
 # The blocking call shows on the timeline: no task ticks while it runs, and all tick after it.
 async def test_blocking_call_timeline() -> None:
     verdict = await blocking_call.broken()
-    _, block_start, block_end = next(s for s in verdict.spans if s[0] == "blocking call")
+    _, block_start, block_end = next(s for s in verdict.spans if s[0].startswith("blocking"))
     ticks = [end for label, _, end in verdict.spans if label.startswith("task")]
     assert not [t for t in ticks if block_start + 0.01 < t < block_end - 0.01]
     assert [t for t in ticks if t >= block_end]
     fixed = await blocking_call.fixed()
-    _, block_start, block_end = next(s for s in fixed.spans if s[0] == "blocking call")
+    _, block_start, block_end = next(s for s in fixed.spans if s[0].startswith("blocking"))
     ticks = [end for label, _, end in fixed.spans if label.startswith("task")]
     assert [t for t in ticks if block_start < t < block_end]  # in a thread, they tick on

@@ -20,7 +20,7 @@ from patterns.footguns import Exhibit, Verdict
 TICKERS, TICKS, TICK_S, BLOCK_S = 4, 6, 0.05, 0.3
 
 
-async def _scenario(blocker: Callable[[], Coroutine[Any, Any, None]]) -> Verdict:
+async def _scenario(blocker: Callable[[], Coroutine[Any, Any, None]], what: str) -> Verdict:
     start = time.perf_counter()
     spans: list[tuple[str, float, float]] = []
     worst_gap = 0.0
@@ -41,7 +41,7 @@ async def _scenario(blocker: Callable[[], Coroutine[Any, Any, None]]) -> Verdict
         await anyio.sleep(TICK_S * 1.5)  # let the tickers get going first
         began = time.perf_counter()
         await blocker()
-        spans.append(("blocking call", began - start, time.perf_counter() - start))
+        spans.append((f"blocking call ({what})", began - start, time.perf_counter() - start))
 
     async with anyio.create_task_group() as tg:
         for i in range(TICKERS):
@@ -63,7 +63,7 @@ async def broken() -> Verdict:
     async def block() -> None:
         time.sleep(BLOCK_S)  # noqa: ASYNC251 - the footgun on show
 
-    return await _scenario(block)
+    return await _scenario(block, "the loop is blocked")
 
 
 async def fixed() -> Verdict:
@@ -72,7 +72,7 @@ async def fixed() -> Verdict:
     async def block() -> None:
         await anyio.to_thread.run_sync(time.sleep, BLOCK_S)
 
-    return await _scenario(block)
+    return await _scenario(block, "in a thread")
 
 
 EXHIBIT = Exhibit(

@@ -48,12 +48,20 @@ class Run:
     #: The most permits out of the limiter's pool at once, where the limiter can tell.
     peak_permits: int | None = None
 
+    def finished_spans(self) -> list[Span]:
+        """The calls that ended (the others are drawn as stuck)."""
+        return [span for span in self.spans if not span.label.endswith("(stuck)")]
+
 
 async def scenario(limited: Limited, *, give_up_after: float, work_s: float = WORK_S) -> Run:
     """Five outer calls, each making two inner calls in turn, all through ``limited``."""
     start = time.perf_counter()
     run = Run(finished=False, elapsed_s=0.0)
     working = 0
+
+    # Calls that began and have not ended, with where they began: at the end, any left are
+    # stuck, and drawn so.
+    unfinished: dict[str, tuple[int, float]] = {}
 
     async def inner(label: str) -> None:
         nonlocal working
@@ -68,8 +76,13 @@ async def scenario(limited: Limited, *, give_up_after: float, work_s: float = WO
 
     async def outer(i: int) -> None:
         began = time.perf_counter() - start
+        unfinished[f"outer {i}"] = (0, began)
         for j in range(INNER):
-            await limited(inner, f"inner {i * INNER + j}")
+            label = f"inner {i * INNER + j}"
+            unfinished[f"{label} waiting for a permit"] = (1, time.perf_counter() - start)
+            await limited(inner, label)
+            del unfinished[f"{label} waiting for a permit"]
+        del unfinished[f"outer {i}"]
         run.spans.append(Span(f"outer {i}", 0, began, time.perf_counter() - start))
 
     with anyio.move_on_after(give_up_after):
@@ -77,6 +90,9 @@ async def scenario(limited: Limited, *, give_up_after: float, work_s: float = WO
             for i in range(OUTER):
                 tg.start_soon(limited, outer, i)
         run.finished = True
+    now = time.perf_counter() - start
+    for label, (depth, began) in unfinished.items():
+        run.spans.append(Span(f"{label} (stuck)", depth, began, now))
     run.elapsed_s = time.perf_counter() - start
     run.spans.sort(key=lambda span: (span.start, span.depth))
     return run
@@ -101,27 +117,29 @@ async def fixed(give_up_after: float = 10.0) -> Run:
     return run
 
 
-def _verdict(run: Run) -> Verdict:
+def verdict(run: Run) -> Verdict:
+    """A run of the scenario as a footgun Verdict, its calls as the timeline."""
     spans = tuple(("  " * span.depth + span.label, span.start, span.end) for span in run.spans)
+    finished = len(run.finished_spans())
     if run.finished:
         permits = "" if run.peak_permits is None else f", at most {run.peak_permits} permits in use"
         return Verdict(
-            True, f"all {len(run.spans)} calls finished in {run.elapsed_s:.2f} s{permits}", spans
+            True, f"all {finished} calls finished in {run.elapsed_s:.2f} s{permits}", spans
         )
     return Verdict(
         False,
-        f"deadlocked: {len(run.spans)} of {OUTER + OUTER * INNER} calls finished before we gave "
+        f"deadlocked: {finished} of {OUTER + OUTER * INNER} calls finished before we gave "
         f"up after {run.elapsed_s:.1f} s",
         spans,
     )
 
 
 async def _broken_verdict() -> Verdict:
-    return _verdict(await broken())
+    return verdict(await broken())
 
 
 async def _fixed_verdict() -> Verdict:
-    return _verdict(await fixed())
+    return verdict(await fixed())
 
 
 EXHIBIT = Exhibit(

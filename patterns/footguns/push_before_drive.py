@@ -59,8 +59,10 @@ async def broken() -> Verdict:
             began = timeline.now()
             try:
                 await throttler.push(waiting)
-            finally:
-                timeline.add(f"push {item}", began)
+            except BaseException:
+                timeline.add(f"push {item} (stuck)", began)
+                raise
+            timeline.add(f"push {item}", began)
             waiting = None
             pushed += 1
         while len(results) < ITEMS:
