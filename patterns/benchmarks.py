@@ -540,7 +540,9 @@ def gap_lines(results: Results) -> list[str]:
 
 
 def target_lines(results: Results) -> list[str]:
-    """One line per target: met or not, with the figure."""
+    """One line per target: met or not, with the figure (judged at full scale only)."""
+    if results.scale != SCALES["full"]:
+        return ["targets are judged on a full-size run only (python -m patterns bench)"]
     lines = []
     for t in targets(results):
         sign = "≤" if t.sense == "max" else "≥"

@@ -144,7 +144,7 @@ def sweep(reports: Sequence[Report], ax: Axes, *, metric: str = "throughput") ->
         workload = reports[0].workload
         limits = sorted({r.limit for r in reports})
         ideal = [workload.items / ideal_makespan(workload.latencies(), k) for k in limits]
-        ax.plot(limits, ideal, color=IDEAL, linestyle="--", label="ideal")
+        ax.plot(limits, ideal, color="black", linestyle="--", label="ideal")
     ax.set_xlabel("limit")
     ax.set_ylabel("items/s" if metric == "throughput" else "efficiency")
     ax.legend(fontsize="small")
