@@ -21,6 +21,14 @@ from patterns.throttle import Throttle
 pytestmark = pytest.mark.anyio
 
 
+async def hold_the_permit(throttle: Throttle, tg: anyio.abc.TaskGroup) -> anyio.Event:
+    """Start a call that holds a permit until the returned event is set."""
+    release = anyio.Event()
+    tg.start_soon(throttle.run, release.wait)
+    await anyio.wait_all_tasks_blocked()
+    return release
+
+
 class Working:
     """Counts calls doing their own work: a call waiting on its children is not."""
 
@@ -263,11 +271,7 @@ async def test_priority_applies_to_the_rate() -> None:
 # Waiting calls start in priority order, higher first, FIFO among equals.
 async def test_priority_order() -> None:
     throttle = Throttle(1)
-    release = anyio.Event()
     order: list[str] = []
-
-    async def blocker() -> None:
-        await release.wait()
 
     async def record(label: str) -> None:
         order.append(label)
@@ -276,8 +280,7 @@ async def test_priority_order() -> None:
         await throttle.run(record, label, priority=priority)
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(throttle.run, blocker)
-        await anyio.wait_all_tasks_blocked()
+        release = await hold_the_permit(throttle, tg)
         for label, priority in [("p1", 1), ("p5a", 5), ("p3", 3), ("p5b", 5), ("p0", 0)]:
             tg.start_soon(queued, label, priority)
             await anyio.wait_all_tasks_blocked()
@@ -289,14 +292,8 @@ async def test_priority_order() -> None:
 # A waiter cancelled while waiting takes no permit.
 async def test_cancelled_waiter_takes_no_permit() -> None:
     throttle = Throttle(1)
-    release = anyio.Event()
-
-    async def blocker() -> None:
-        await release.wait()
-
     async with anyio.create_task_group() as tg:
-        tg.start_soon(throttle.run, blocker)
-        await anyio.wait_all_tasks_blocked()
+        release = await hold_the_permit(throttle, tg)
         with anyio.move_on_after(0.01):
             await throttle.run(anyio.sleep, 0)
         assert throttle.statistics().waiting == 0
@@ -309,14 +306,8 @@ async def test_cancelled_waiter_takes_no_permit() -> None:
 # A waiter granted its permit and cancelled in the same moment hands the permit on.
 async def test_granted_then_cancelled_hands_the_permit_on() -> None:
     throttle = Throttle(1)
-    release = anyio.Event()
-
-    async def blocker() -> None:
-        await release.wait()
-
     async with anyio.create_task_group() as tg:
-        tg.start_soon(throttle.run, blocker)
-        await anyio.wait_all_tasks_blocked()
+        release = await hold_the_permit(throttle, tg)
         with anyio.CancelScope() as scope:
             tg.start_soon(throttle.run, anyio.sleep, 0)  # another waiter, behind ours
             release.set()  # the blocker ends and grants its permit to our waiter...
