@@ -29,6 +29,20 @@ async def hold_the_permit(throttle: Throttle, tg: anyio.abc.TaskGroup) -> anyio.
     return release
 
 
+class StartOrder:
+    """Queues labelled calls on a throttle and records the order they start in."""
+
+    def __init__(self, throttle: Throttle) -> None:
+        self.throttle = throttle
+        self.order: list[str] = []
+
+    async def queued(self, label: str, priority: int) -> None:
+        await self.throttle.run(self._start, label, priority=priority)
+
+    async def _start(self, label: str) -> None:
+        self.order.append(label)
+
+
 class Working:
     """Counts calls doing their own work: a call waiting on its children is not."""
 
@@ -251,42 +265,29 @@ async def test_cancelled_rate_waiters_take_no_slots() -> None:
 
 # Priority orders the start slots too: a high priority call does not queue behind low ones.
 async def test_priority_applies_to_the_rate() -> None:
-    throttle = Throttle(20, max_per_second=20)
-    order: list[str] = []
-
-    async def record(label: str) -> None:
-        order.append(label)
-
-    async def queued(label: str, priority: int) -> None:
-        await throttle.run(record, label, priority=priority)
-
+    starts = StartOrder(Throttle(20, max_per_second=20))
     async with anyio.create_task_group() as tg:
         for i in range(6):
-            tg.start_soon(queued, f"low{i}", 0)
+            tg.start_soon(starts.queued, f"low{i}", 0)
         await anyio.wait_all_tasks_blocked()
-        tg.start_soon(queued, "HIGH", 10)
-    assert order.index("HIGH") <= 2  # the first low started at once; HIGH takes the next slot
+        tg.start_soon(starts.queued, "HIGH", 10)
+    assert (
+        starts.order.index("HIGH") <= 2
+    )  # the first low started at once; HIGH takes the next slot
 
 
 # Waiting calls start in priority order, higher first, FIFO among equals.
 async def test_priority_order() -> None:
     throttle = Throttle(1)
-    order: list[str] = []
-
-    async def record(label: str) -> None:
-        order.append(label)
-
-    async def queued(label: str, priority: int) -> None:
-        await throttle.run(record, label, priority=priority)
-
+    starts = StartOrder(throttle)
     async with anyio.create_task_group() as tg:
         release = await hold_the_permit(throttle, tg)
         for label, priority in [("p1", 1), ("p5a", 5), ("p3", 3), ("p5b", 5), ("p0", 0)]:
-            tg.start_soon(queued, label, priority)
+            tg.start_soon(starts.queued, label, priority)
             await anyio.wait_all_tasks_blocked()
         assert throttle.statistics().waiting == 5
         release.set()
-    assert order == ["p5a", "p5b", "p3", "p1", "p0"]
+    assert starts.order == ["p5a", "p5b", "p3", "p1", "p0"]
 
 
 # A waiter cancelled while waiting takes no permit.
