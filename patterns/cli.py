@@ -32,7 +32,7 @@ from patterns.workload import DISTRIBUTIONS, Workload
 
 # The installed `patterns` script names itself; `python -m patterns` shows as such.
 PROG = "python -m patterns" if sys.argv[0].endswith("__main__.py") else "patterns"
-COMMANDS = ("list", "compare", "bench", "footgun")
+COMMANDS = ("list", "compare", "bench", "footgun", "serve", "threads-vs-async")
 
 
 class UsageError(Exception):
@@ -136,6 +136,44 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="throttle only: run the source article's nested example instead of the workload",
     )
+    parser.add_argument(
+        "--workload",
+        choices=("sleep", "tcp"),
+        default="sleep",
+        help="sleep: simulated calls (default); tcp: real calls to a local server",
+    )
+    serve = parser.add_argument_group("serve only")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=_checked(int, 0, 65535, noun="a port"), default=8000, help="(default 8000)"
+    )
+    serve.add_argument("--mode", choices=("toy", "echo"), default="toy", help="(default toy)")
+    serve.add_argument(
+        "--max-connections",
+        type=_checked(int, 1, noun="a whole number"),
+        default=100,
+        metavar="K",
+        help="connections held at most (default 100)",
+    )
+    serve.add_argument(
+        "--policy", choices=("reject", "queue"), default="reject", help="when full (default reject)"
+    )
+    serve.add_argument(
+        "--delay", type=_checked(float, 0, 3600, noun="seconds"), default=1.0, metavar="S",
+        help="toy mode: seconds between start and end (default 1)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--drain", type=_checked(float, 0, noun="seconds"), default=5.0, metavar="S",
+        help="on shutdown, seconds the requests in flight get to finish (default 5)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--idle-timeout", type=_checked(float, 0, noun="seconds"), default=10.0, metavar="S",
+        help="seconds a client may stay silent when the server waits for it (default 10)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--max-line", type=_checked(int, 8, noun="bytes"), default=1024, metavar="BYTES",
+        help="longest line accepted (default 1024)",
+    )  # fmt: skip
     bench = parser.add_argument_group("bench only")
     bench.add_argument(
         "--scale",
@@ -198,6 +236,10 @@ def _main(
         return 0
     if command == "footgun":
         return _footgun(args, console, err_console)
+    if command == "serve":
+        return _serve(args, console, err_console)
+    if command == "threads_vs_async":
+        return _threads_vs_async(args, console)
     if args.name is not None:
         raise UsageError(f"unrecognized argument: {args.name}")
     if command == "bench":
@@ -233,7 +275,11 @@ def _main(
         with _progress(err_console, workload.items, show_progress) as on_start:
             if command == "compare":
                 reports = compare(
-                    workload, limit=args.limit, backend=args.backend, on_start=on_start
+                    workload,
+                    limit=args.limit,
+                    backend=args.backend,
+                    on_start=on_start,
+                    transport=args.workload,
                 )
             else:
                 on_progress = on_start(command)
@@ -244,6 +290,7 @@ def _main(
                         limit=args.limit,
                         backend=args.backend,
                         on_progress=on_progress,
+                        transport=args.workload,
                     )
                 ]
     except BackendUnavailable as exc:
@@ -297,6 +344,100 @@ def _bench(args: argparse.Namespace, console: Console, err_console: Console) -> 
     for line in [*target_lines(results), *gap_lines(results)]:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     console.print(f"Results written to {args.output}.", markup=False, highlight=False)
+    return 0
+
+
+def _serve(args: argparse.Namespace, console: Console, err_console: Console) -> int:
+    import signal
+
+    import anyio
+
+    from patterns.server import Server
+
+    server = Server(
+        host=args.host,
+        port=args.port,
+        mode=args.mode,
+        max_connections=args.max_connections,
+        policy=args.policy,
+        delay=args.delay,
+        drain=args.drain,
+        idle_timeout=args.idle_timeout,
+        max_line=args.max_line,
+    )
+
+    async def status() -> None:
+        # A live status line, on a terminal only.
+        from rich.live import Live
+
+        with Live(console=err_console, refresh_per_second=4, transient=True) as live:
+            while True:
+                c = server.counts
+                live.update(f"open {c.open}  served {c.completed}  rejected {c.rejected}")
+                await anyio.sleep(0.25)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as outer:
+            if console.is_terminal:
+                outer.start_soon(status)
+            async with anyio.create_task_group() as serving:
+                # Signals first, then the address: whoever reads it may signal at once.
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    host, port = await serving.start(server.serve)
+                    console.file.write(f"listening on {host}:{port}\n")
+                    console.file.flush()
+                    async for _ in signals:
+                        # Stop accepting now; the requests in flight get --drain seconds.
+                        server.shutdown()
+                        break
+            # serve() has returned: the drain is over. Stop the status line.
+            outer.cancel_scope.cancel()
+
+    try:
+        _run_on(args.backend, main)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    c = server.counts
+    console.print(
+        f"accepted {c.accepted} = completed {c.completed} + cancelled {c.cancelled} + "
+        f"timed out {c.timed_out}; rejected {c.rejected}; at most {c.peak_open} open at once",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    return 0
+
+
+def _threads_vs_async(args: argparse.Namespace, console: Console) -> int:
+    from patterns import threads_vs_async as exhibit
+
+    clients = args.items if args.items != Workload().items else 100
+    results = [exhibit.measure(kind, clients, args.delay) for kind in exhibit.KINDS]
+    if args.json:
+        console.file.write(json.dumps([r.__dict__ for r in results], indent=2) + "\n")
+        return 0
+    table = Table(title=f"{clients} clients, each answered after {args.delay:g} s")
+    for header in ("served by", "makespan s", "peak open sockets", "peak threads", "RSS MiB"):
+        table.add_column(header, justify="left" if header == "served by" else "right")
+    for r in results:
+        table.add_row(
+            "a thread per connection" if r.kind == "threads" else "async tasks (anyio)",
+            f"{r.makespan_s:.2f}",
+            str(r.peak_open),
+            str(r.peak_threads),
+            f"{r.rss_growth_mib:.1f}",
+        )
+    console.print(table)
+    threads, tasks = results
+    console.print(
+        f"Both served {clients} clients at once, in {threads.makespan_s:.2f} s and "
+        f"{tasks.makespan_s:.2f} s; the threads needed {threads.peak_threads} threads and "
+        f"{threads.rss_growth_mib:.1f} MiB, the event loop {tasks.peak_threads} thread(s) and "
+        f"{tasks.rss_growth_mib:.1f} MiB.",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
     return 0
 
 
@@ -514,7 +655,10 @@ _COLUMNS: tuple[tuple[str, JustifyMethod, Callable[[Report], str], bool], ...] =
 
 def _title(report: Report) -> str:
     workload = report.workload
-    return f"{workload.describe()}, limit {report.limit}, seed {workload.seed}, {report.backend}"
+    over = ", over tcp" if report.transport == "tcp" else ""
+    return (
+        f"{workload.describe()}, limit {report.limit}, seed {workload.seed}, {report.backend}{over}"
+    )
 
 
 def comparison_table(reports: Sequence[Report], serial: Report | None = None) -> Table:

@@ -13,7 +13,7 @@ import heapq
 import importlib.util
 import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal, get_args
@@ -23,9 +23,12 @@ import anyio
 from patterns.core import Outcome, Pattern, R, T, Work, collect_errors
 from patterns.probe import Call, Probe
 from patterns.registry import PATTERNS, get_pattern
-from patterns.workload import Item, Workload, do_work
+from patterns.server import Server
+from patterns.workload import Item, Workload, do_work, over_tcp
 
 Backend = Literal["asyncio", "uvloop", "trio"]
+#: sleep: simulated calls; tcp: each call a real connection to a local toy server.
+Transport = Literal["sleep", "tcp"]
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
 #: Called after each result reaches the consumer with (results so far, calls in flight).
 Progress = Callable[[int, int], None]
@@ -63,6 +66,8 @@ class Report:
     #: serial / actual; None where the serial time is 0.
     speedup: float | None
     failed: int
+    #: "sleep" for simulated calls, "tcp" for real connections to a local server.
+    transport: str
     #: False for a pattern that starts everything at once (its ideal uses one slot per item).
     bounded: bool
     workload: Workload = field(repr=False)
@@ -154,6 +159,7 @@ def serial_report(workload: Workload, backend: str = "-") -> Report:
         serial_s=finish,
         speedup=1.0 if finish else None,
         failed=failed,
+        transport="-",
         bounded=True,
         workload=workload,
     )
@@ -180,22 +186,47 @@ async def ameasure(
     limit: int = 5,
     on_progress: Progress | None = None,
     clock: Clock = time.perf_counter,
+    transport: Transport = "sleep",
 ) -> Report:
     """Run ``pattern`` on ``workload`` in the running event loop and report on it.
 
     With a failure rate above zero the pattern runs in collect mode: failed items are
-    counted, not raised, and the run goes on.
+    counted, not raised, and the run goes on. ``transport="tcp"`` makes every call a real
+    connection to a toy server started on a free loopback port for the run.
     """
-    name, module = _resolve(pattern)
     workload = Workload() if workload is None else workload
+    if transport == "tcp":
+        # Room for every connection the pattern may open (scatter/gather opens one per item);
+        # clients always send their delay at once, so a generous window costs nothing.
+        server = Server(port=0, max_connections=max(limit, workload.items, 1), hello_window=1.0)
+        async with anyio.create_task_group() as tg:
+            _, port = await tg.start(server.serve)
+            try:
+                return await _ameasure(pattern, workload, limit, on_progress, clock, over_tcp(port))
+            finally:
+                server.shutdown()
+    return await _ameasure(pattern, workload, limit, on_progress, clock, None)
+
+
+async def _ameasure(
+    pattern: str | Pattern,
+    workload: Workload,
+    limit: int,
+    on_progress: Progress | None,
+    clock: Clock,
+    call: Callable[[Item], Awaitable[str]] | None,
+) -> Report:
+    name, module = _resolve(pattern)
+    do_work_here = do_work if call is None else call
     probe: Probe[Item] = Probe(clock)
     arrivals: list[float] = []
-    work: Work[Item, object] = probe.wrap(do_work)
+    work: Work[Item, object] = probe.wrap(do_work_here)
     if on_progress is not None:
         report = on_progress
         # Report calls as they start too, or "in flight" would read 0 until the first result;
         # inside the probe, so that the count includes the call announcing itself.
-        work = probe.wrap(_announcing(do_work, lambda: report(len(arrivals), probe.in_flight)))
+        announced = _announcing(do_work_here, lambda: report(len(arrivals), probe.in_flight))
+        work = probe.wrap(announced)
     if workload.failure_rate > 0:
         # Collect mode: a failed item comes back as an Outcome instead of cancelling the run.
         work = collect_errors(work)
@@ -231,6 +262,7 @@ async def ameasure(
         serial_s=serial,
         speedup=_ratio(serial, makespan),
         failed=failed,
+        transport="sleep" if call is None else "tcp",
         bounded=module.BOUNDED,
         workload=workload,
         calls=calls,
@@ -245,6 +277,7 @@ async def acompare(
     patterns: Iterable[str] | None = None,
     on_start: Callable[[str], Progress | None] | None = None,
     clock: Clock = time.perf_counter,
+    transport: Transport = "sleep",
 ) -> list[Report]:
     """Every registered pattern (or those named) on the same workload, one after another.
 
@@ -254,7 +287,9 @@ async def acompare(
     for name in PATTERNS if patterns is None else patterns:
         progress = on_start(name) if on_start is not None else None
         reports.append(
-            await ameasure(name, workload, limit=limit, on_progress=progress, clock=clock)
+            await ameasure(
+                name, workload, limit=limit, on_progress=progress, clock=clock, transport=transport
+            )
         )
     return reports
 
@@ -289,10 +324,19 @@ def measure(
     backend: Backend = "asyncio",
     on_progress: Progress | None = None,
     clock: Clock = time.perf_counter,
+    transport: Transport = "sleep",
 ) -> Report:
     """:func:`ameasure` in a fresh event loop of the chosen backend."""
     name, options = check_backend(backend)
-    run = partial(ameasure, pattern, workload, limit=limit, on_progress=on_progress, clock=clock)
+    run = partial(
+        ameasure,
+        pattern,
+        workload,
+        limit=limit,
+        on_progress=on_progress,
+        clock=clock,
+        transport=transport,
+    )
     return anyio.run(run, backend=name, backend_options=options)
 
 
@@ -304,10 +348,17 @@ def compare(
     patterns: Iterable[str] | None = None,
     on_start: Callable[[str], Progress | None] | None = None,
     clock: Clock = time.perf_counter,
+    transport: Transport = "sleep",
 ) -> list[Report]:
     """:func:`acompare` in a fresh event loop of the chosen backend."""
     name, options = check_backend(backend)
     run = partial(
-        acompare, workload, limit=limit, patterns=patterns, on_start=on_start, clock=clock
+        acompare,
+        workload,
+        limit=limit,
+        patterns=patterns,
+        on_start=on_start,
+        clock=clock,
+        transport=transport,
     )
     return anyio.run(run, backend=name, backend_options=options)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -75,6 +75,31 @@ async def do_work(item: Item) -> str:
     if item.fails:
         raise WorkFailed(item)
     return f"{item}_processed"
+
+
+def over_tcp(port: int, host: str = "127.0.0.1") -> Callable[[Item], Awaitable[str]]:
+    """``do_work`` over a real socket: ask the toy server on ``port`` for the item's latency.
+
+    Each call opens a connection, sends ``delay SECONDS``, and reads until the server closes
+    after ``end N``; an item drawn to fail fails after its answer, as with ``do_work``.
+    """
+
+    async def call(item: Item) -> str:
+        async with await anyio.connect_tcp(host, port) as stream:
+            await stream.send(f"delay {item.latency!r}\n".encode())
+            answer = b""
+            try:
+                while True:
+                    answer += await stream.receive()
+            except anyio.EndOfStream:
+                pass
+        if b"end" not in answer:
+            raise ConnectionError(f"{item}: the server answered {answer!r}")
+        if item.fails:
+            raise WorkFailed(item)
+        return f"{item}_processed"
+
+    return call
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,7 +85,8 @@ def test_json() -> None:
     [
         (
             ["nosuch"],
-            "unknown command 'nosuch'; choose from: list, compare, bench, footgun, scatter_gather",
+            "unknown command 'nosuch'; choose from: list, compare, bench, footgun, serve, "
+            "threads-vs-async, scatter_gather",
         ),
         (["worker-pool", "--limit", "0"], "--limit: must be >= 1, got 0"),
         (["compare", "--limit", "two"], "--limit: expected a whole number"),

@@ -18,10 +18,21 @@ ALLOWED = {
     "workload": set(),
     "probe": {"core"},
     "registry": {"core", *PATTERNS},
-    "harness": {"core", "probe", "registry", "workload"},
+    "server": set(),
+    "threads_vs_async": {"server"},
+    "harness": {"core", "probe", "registry", "server", "workload"},
     "benchmarks": {"harness", "probe", "registry", "workload"},
     "plots": {"harness"},
-    "cli": {"benchmarks", "footguns", "harness", "plots", "registry", "workload"},
+    "cli": {
+        "benchmarks",
+        "footguns",
+        "harness",
+        "plots",
+        "registry",
+        "server",
+        "threads_vs_async",
+        "workload",
+    },
     # Exhibits show a recipe broken and fixed: they stand on the recipes, like the harness.
     "footguns/__init__": set(),
     **{
