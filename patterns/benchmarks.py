@@ -34,7 +34,7 @@ import anyio.lowlevel
 from rich.table import Table
 
 from patterns.harness import check_backend, ideal_makespan
-from patterns.probe import Probe
+from patterns.probe import Probe, peak_rss_kib
 from patterns.registry import PATTERNS
 from patterns.workload import Item, Workload, do_work
 
@@ -301,21 +301,6 @@ class Memory:
         return (self.peak_kib - self.baseline_kib) / 1024
 
 
-def _peak_rss_kib() -> int:
-    # VmHWM is this process's own high-water mark; ru_maxrss would include what the parent
-    # process had, since a child inherits it.
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:  # not Linux: ru_maxrss (bytes on macOS)
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
 def memory(impl: Impl, n: int, limit: int, timeout: float = 600) -> Memory:
     """Run ``impl`` over ``n`` items with zero work in a fresh process; its peak RSS growth."""
     command = [sys.executable, "-m", "patterns.benchmarks", "memory-child", impl.name, str(n)]
@@ -331,9 +316,9 @@ def _memory_child(name: str, n: int, limit: int) -> None:
     # Patterns get a generator, never materialised; aiometer needs a sequence, and gets a
     # range, which is one too without being materialised.
     items: Any = range(n) if impl.package == "aiometer" else (i for i in range(n))
-    baseline = _peak_rss_kib()
+    baseline = peak_rss_kib()
     run_on("asyncio", partial(impl.run, zero_work, items, limit))
-    print(json.dumps({"baseline_kib": baseline, "peak_kib": _peak_rss_kib()}))
+    print(json.dumps({"baseline_kib": baseline, "peak_kib": peak_rss_kib()}))
 
 
 def selected(

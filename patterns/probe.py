@@ -77,3 +77,21 @@ class Probe(Generic[T]):
         heapq.heappush(self._free_lanes, lane)
         if self.record:
             self.calls.append(Call(item, lane, start, end, ok))
+
+
+def peak_rss_kib() -> int:
+    """This process's own peak resident memory, in KiB.
+
+    VmHWM is the process's own high-water mark; ``ru_maxrss`` would include what a parent had,
+    since a child inherits it. Off Linux, ``ru_maxrss`` it is (bytes on macOS).
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")

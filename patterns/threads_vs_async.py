@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import anyio
 
+from patterns.probe import peak_rss_kib
 from patterns.server import Server
 
 KINDS = ("threads", "async")
@@ -33,19 +34,6 @@ class Result:
     peak_open: int
     peak_threads: int
     rss_growth_mib: float
-
-
-def _peak_rss_kib() -> int:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:  # not Linux
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-    return 0
 
 
 def _threads(clients: int, delay: float) -> tuple[float, int, int]:
@@ -139,9 +127,9 @@ def _child(kind: str, clients: int, delay: float) -> None:
     # A warm-up with one client first: what is measured is the cost of the connections, not
     # of importing the event loop's backend or starting the first thread.
     run(1, 0.0)
-    baseline = _peak_rss_kib()
+    baseline = peak_rss_kib()
     makespan, peak_open, peak_threads = run(clients, delay)
-    growth = (_peak_rss_kib() - baseline) / 1024
+    growth = (peak_rss_kib() - baseline) / 1024
     result = Result(kind, clients, delay, makespan, peak_open, peak_threads, growth)
     print(json.dumps(result.__dict__))
 

@@ -19,7 +19,7 @@ ALLOWED = {
     "probe": {"core"},
     "registry": {"core", *PATTERNS},
     "server": set(),
-    "threads_vs_async": {"server"},
+    "threads_vs_async": {"probe", "server"},
     "harness": {"core", "probe", "registry", "server", "workload"},
     "benchmarks": {"harness", "probe", "registry", "workload"},
     "plots": {"harness"},
