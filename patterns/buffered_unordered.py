@@ -32,11 +32,12 @@ Cost (measured)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from patterns.core import (
     Enumerate,
@@ -82,7 +83,18 @@ async def stream(
         raise ValueError("window applies only to the ordered form (ordered=True)")
 
     # The slots share one input; `pull` lets them take turns at an async one.
-    pull = one_at_a_time(source)
+    async with _slots(work, one_at_a_time(source), limit, source) as results:
+        yield drain(results)
+
+
+@asynccontextmanager
+async def _slots(
+    work: Work[T, R],
+    pull: Callable[[], Awaitable[T]],
+    limit: int,
+    source: AsyncIterator[Any],
+) -> AsyncIterator[MemoryObjectReceiveStream[R]]:
+    """Up to ``limit`` slots, each calling ``work`` on what ``pull`` gives until it runs out."""
     send_results, receive_results = anyio.create_memory_object_stream[R](limit)
 
     async def open_slots() -> None:
@@ -109,7 +121,7 @@ async def stream(
 
     async with receive_results, supervise(source) as supervisor:
         supervisor.start_soon(open_slots)
-        yield drain(receive_results)
+        yield receive_results
 
 
 def _check_window(window: object, limit: int) -> int:
@@ -131,7 +143,6 @@ async def _ordered(
     # hand, and the consumer gives it back when it yields that item. So the buffer never holds
     # more than `window` results, however slow the item at its head.
     room = anyio.Semaphore(window, fast_acquire=True)
-    send_results, receive_results = anyio.create_memory_object_stream[tuple[int, R]](limit)
 
     async def pull() -> tuple[int, T]:
         await room.acquire()
@@ -141,28 +152,14 @@ async def _ordered(
             room.release()  # nothing was pulled with it
             raise
 
-    async def open_slots() -> None:
-        async with send_results:
-            for _ in range(limit):
-                try:
-                    pair = await pull()
-                except StopAsyncIteration:
-                    return
-                supervisor.start_soon(slot, pair, send_results.clone())
+    async def numbered_work(pair: tuple[int, T]) -> tuple[int, R]:
+        index, item = pair
+        return index, await work(item)
 
-    async def slot(pair: tuple[int, T], results_out: MemoryObjectSendStream[tuple[int, R]]) -> None:
-        async with results_out:
-            while True:
-                index, item = pair
-                await send(results_out, (index, await work(item)))
-                try:
-                    pair = await pull()
-                except StopAsyncIteration:
-                    return
-
-    async with receive_results, supervise(source) as supervisor:
-        supervisor.start_soon(open_slots)
-        yield InOrder(receive_results, room)
+    # The same slots as the unordered form, over numbered items; the consumer puts them back
+    # in order, and gives a place back to `room` with each one it yields.
+    async with _slots(numbered_work, pull, limit, source) as results:
+        yield InOrder(results, room)
 
 
 async def run(work: Work[T, R], items: Items[T], *, limit: int) -> list[R]:
