@@ -112,6 +112,11 @@ async def _slots(
     async def slot(item: T, results_out: MemoryObjectSendStream[R]) -> None:
         async with results_out:
             while True:
+                # Refilling does not pass through the event loop when an item is at hand, so a
+                # cancellation has not reached this slot yet: check first, or a call would
+                # start after a failure or after the consumer left.
+                if supervisor.stopped:
+                    return
                 await send(results_out, await work(item))
                 # The slot refills itself: as soon as its call is done, it takes the next item.
                 try:

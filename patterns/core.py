@@ -9,6 +9,8 @@ then propagates on its own, never wrapped in an ExceptionGroup.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -71,9 +73,40 @@ def check_limit(limit: object) -> int:
 
 
 def check_work(work: object) -> None:
-    """Raise TypeError naming ``work`` unless it is callable."""
+    """Raise TypeError naming ``work`` unless it is callable and may return an awaitable.
+
+    What can be known without calling it is checked here: a built-in, a class, a generator
+    or an async generator function never returns an awaitable. A plain ``def`` cannot be told
+    apart: ``lambda url: client.get(url)`` returns a coroutine and is as right as an
+    ``async def``, ``lambda x: 2 * x`` returns a number. Such a one fails at its first call,
+    bare, with Python's own "object int can't be used in 'await' expression".
+    """
     if not callable(work):
         raise TypeError(f"work must be an async callable taking one item, got {work!r}")
+    kind = _never_awaitable(work)
+    if kind:
+        raise TypeError(
+            f"work must be an async callable taking one item, got {kind} ({work!r}), "
+            "which returns no awaitable: define it with async def"
+        )
+
+
+def _never_awaitable(work: object) -> str | None:
+    """What ``work`` is, if calling it can never give an awaitable."""
+    while isinstance(work, functools.partial):
+        work = work.func
+    if inspect.isasyncgenfunction(work):
+        return "an async generator function"
+    # A generator function decorated with types.coroutine is awaitable: the flag says so.
+    if inspect.isgeneratorfunction(work) and not (
+        work.__code__.co_flags & inspect.CO_ITERABLE_COROUTINE
+    ):
+        return "a generator function"
+    if inspect.isbuiltin(work):
+        return "a built-in function"
+    if isinstance(work, type) and not hasattr(work, "__await__"):
+        return "a class"
+    return None
 
 
 def checked_source(work: object, items: Items[T], limit: object) -> AsyncIterator[T]:
@@ -223,11 +256,15 @@ class Supervisor:
     first one, bare, after every task has ended. Failures that raced it are named in its notes.
     """
 
-    __slots__ = ("_failures", "_group")
+    __slots__ = ("_failures", "_group", "stopped")
 
     def __init__(self, group: TaskGroup, failures: list[Exception]) -> None:
         self._group = group
         self._failures = failures
+        #: True once a failure or the end of the block has cancelled everything. A task about
+        #: to start a call checks it first: cancellation reaches a task only at its first
+        #: await, and a call that begins before then has started after the stream stopped.
+        self.stopped = False
 
     def start_soon(self, fn: Callable[[Unpack[Ts]], Awaitable[Any]], *args: *Ts) -> None:
         """Start ``fn(*args)``; if it fails, the failure is recorded and everything cancelled."""
@@ -257,10 +294,11 @@ class Supervisor:
     def fail(self, exc: Exception) -> None:
         """Record ``exc`` and cancel everything supervised."""
         self._failures.append(exc)
-        self._group.cancel_scope.cancel()
+        self.cancel()
 
     def cancel(self) -> None:
         """Cancel everything supervised, as a failure would, but record nothing."""
+        self.stopped = True
         self._group.cancel_scope.cancel()
 
 

@@ -62,7 +62,10 @@ async def stream(
 
     async def call(item: T) -> None:
         try:
-            await send(send_results, await work(item))
+            # Stopped (a failure, or the consumer left) while this task waited to run: start
+            # nothing. Cancellation would reach it only at its first await, inside the call.
+            if not supervisor.stopped:
+                await send(send_results, await work(item))
         except Exception as exc:
             # Fail fast: record the failure and cancel everything, this call's siblings too.
             supervisor.fail(exc)

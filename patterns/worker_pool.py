@@ -90,6 +90,11 @@ async def stream(
     ) -> None:
         async with items_in, results_out:
             async for item in drain(items_in):
+                # Taking the next item does not pass through the event loop when one is
+                # waiting, so a cancellation has not reached this worker yet: check first, or
+                # a call would start after a failure or after the consumer left.
+                if supervisor.stopped:
+                    return
                 await send(results_out, await work(item))
 
     async with receive_results, supervise(source) as supervisor:

@@ -7,7 +7,8 @@ uvloop, trio) come from conftest.py.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
@@ -22,6 +23,9 @@ from patterns.buffered_unordered import stream as buffered_stream
 from .spy import Boom, Spy, consume, expected, task_ids
 
 pytestmark = pytest.mark.anyio
+
+# Races are found by repetition: each racing test runs this many times per pattern and backend.
+RACE_RUNS = 200
 
 
 # How many items a bounded pattern may have pulled and not finished: `limit` in flight, plus
@@ -183,6 +187,45 @@ async def test_break_cancels_calls_in_flight(pattern: Pattern) -> None:
     assert task_ids() == before
 
 
+class _Late:
+    """Work that counts the calls beginning after ``stopped`` was set, and can fail once."""
+
+    def __init__(self, fail_at: int | None) -> None:
+        self.stopped = False
+        self.late = 0
+        self.fail_at = fail_at
+
+    async def work(self, item: int) -> int:
+        if self.stopped:
+            self.late += 1
+        for _ in range(item % 3):  # finishing out of order, as real calls do
+            await anyio.lowlevel.checkpoint()
+        if item == self.fail_at:
+            self.stopped = True
+            raise Boom(item)
+        return item
+
+
+# No call starts once the stream has stopped: after a failure, or after the consumer leaves.
+@pytest.mark.parametrize("how", ["failure", "break"])
+async def test_no_call_starts_after_the_stream_stops(pattern: Pattern, how: str) -> None:
+    late_runs = []
+    for run in range(RACE_RUNS):
+        late = _Late(fail_at=10 if how == "failure" else None)
+        if how == "failure":
+            with pytest.raises(Boom):
+                await pattern.run(late.work, range(40), limit=5)
+        else:
+            async with pattern.stream(late.work, range(40), limit=5) as results:
+                async for result in results:
+                    if result >= 10:
+                        late.stopped = True
+                        break
+        if late.late:
+            late_runs.append((run, late.late))
+    assert late_runs == [], f"(run, calls started late) over {RACE_RUNS} runs"
+
+
 # An outer cancellation (here a timeout) reaches every call, and nothing is left running.
 async def test_outer_cancellation_leaves_nothing_running(pattern: Pattern) -> None:
     spy = Spy()
@@ -289,6 +332,27 @@ async def test_bad_work_and_items_are_rejected(pattern: Pattern) -> None:
     with pytest.raises(TypeError, match="items"):
         await pattern.run(spy.work(), 42, limit=2)  # type: ignore[arg-type]
     assert spy.started == []
+
+
+async def _agen(item: int) -> AsyncIterator[int]:
+    yield item
+
+
+def _gen(item: int) -> Iterator[int]:
+    yield item
+
+
+# What surely returns no awaitable is refused before any call, naming `work`; a plain function
+# returning a coroutine is as good as an async def.
+@pytest.mark.parametrize(
+    "work", [_agen, _gen, print, str, functools.partial(_gen)], ids=lambda w: repr(w)[:24]
+)
+async def test_work_that_returns_no_awaitable_is_refused(pattern: Pattern, work: Any) -> None:
+    with pytest.raises(TypeError, match=r"work must be an async callable.*async def"):
+        await pattern.run(work, range(5), limit=2)
+    spy = Spy()
+    async_work = spy.work()
+    assert await pattern.run(lambda i: async_work(i), range(3), limit=2) == expected(3)
 
 
 # Random workloads: every item exactly once, never above the limit, and the first failure wins.
