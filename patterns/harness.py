@@ -198,7 +198,13 @@ async def ameasure(
     if transport == "tcp":
         # Room for every connection the pattern may open (scatter/gather opens one per item);
         # clients always send their delay at once, so a generous window costs nothing.
-        server = Server(port=0, max_connections=max(limit, workload.items, 1), hello_window=1.0)
+        server = Server(
+            port=0,
+            max_connections=max(limit, workload.items, 1),
+            hello_window=1.0,
+            # The workload decides the delays (a heavy tail reaches 20 times its range).
+            max_delay=3600.0,
+        )
         async with anyio.create_task_group() as tg:
             _, port = await tg.start(server.serve)
             try:

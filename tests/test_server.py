@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-import signal
+import socket
 import subprocess
 import sys
 
 import anyio
 import pytest
+from anyio.abc import SocketAttribute, SocketStream
+from anyio.streams.stapled import MultiListener
 
 from patterns import PATTERNS
 from patterns.harness import ameasure
@@ -16,47 +18,15 @@ from patterns.server import BUSY, Server
 from patterns.threads_vs_async import measure as threads_vs_async
 from patterns.workload import Workload
 
+from .clients import ask, backend_name, enough_open_files, full_answer, read_all, serving
+
 pytestmark = pytest.mark.anyio
-
-
-async def ask(port: int, delay: float | None = None, send: bytes = b"") -> bytes:
-    """One client: optionally ask for a delay, send some bytes, read until the server closes."""
-    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
-        if delay is not None:
-            await stream.send(f"delay {delay}\n".encode())
-        if send:
-            await stream.send(send)
-        data = b""
-        try:
-            while True:
-                data += await stream.receive()
-        except (anyio.EndOfStream, anyio.BrokenResourceError):
-            return data
-
-
-def full_answer(data: bytes) -> bool:
-    lines = data.decode().split()
-    return len(lines) == 4 and lines[0] == "start" and lines[2] == "end"
-
-
-def _enough_open_files(needed: int) -> None:
-    """Raise the soft open-files limit to ``needed`` if it is lower, or skip saying why."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not POSIX
-        pytest.skip("no resource module to check the open-files limit")
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= needed or soft == resource.RLIM_INFINITY:
-        return
-    if hard != resource.RLIM_INFINITY and hard < needed:
-        pytest.skip(f"the flood needs {needed} open files; the hard limit here is {hard}")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 # A flood of 2,000 clients against 50 slots: never more than 50 held, every client answered.
 async def test_flood_is_bounded() -> None:
     # Each client holds a socket on both ends, in this one process.
-    _enough_open_files(2 * 2000 + 200)
+    enough_open_files(2 * 2000 + 200)
     server = Server(port=0, max_connections=50, delay=0.05, drain=2)
     answers: list[bytes] = []
 
@@ -142,7 +112,7 @@ async def test_echo_line_limit() -> None:
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             _, port = await tg.start(server.serve)
-            assert await ask(port, send=b"x" * 64 + b"\n") == b"line too long\n"
+            assert await ask(port, send=b"x" * 64 + b"\n") == b"error: line too long\n"
             server.shutdown()
 
 
@@ -181,38 +151,24 @@ async def test_bad_arguments(kwargs: dict[str, object], name: str) -> None:
 # A real SIGINT to `python -m patterns serve`: the address first, then exit 0 and the summary.
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 async def test_serve_shuts_down_on_sigint(anyio_backend: tuple[str, dict[str, object]]) -> None:
-    backend = "uvloop" if anyio_backend[1] else anyio_backend[0]
-    command = [sys.executable, "-m", "patterns", "serve", "--port", "0", "--delay", "0.3"]
-    command += ["--backend", backend]
-    proc = await anyio.open_process(command)
-    try:
-        assert proc.stdout is not None
-        with anyio.fail_after(20):
-            first = b""
-            while not first.endswith(b"\n"):
-                first += await proc.stdout.receive(1)
-            assert first.startswith(b"listening on 127.0.0.1:")
-            port = int(first.split(b":")[-1])
+    options = ["--delay", "0.3", "--backend", backend_name(anyio_backend)]
+    with anyio.fail_after(20):
+        async with serving(*options) as server:
             async with anyio.create_task_group() as tg:
                 answers: list[bytes] = []
 
                 async def client() -> None:
-                    answers.append(await ask(port))
+                    answers.append(await ask(server.port))
 
                 tg.start_soon(client)
                 await anyio.sleep(0.1)  # the request is in flight...
-                proc.send_signal(signal.SIGINT)  # ...when Ctrl+C arrives
-            rest = b""
-            async for chunk in proc.stdout:
-                rest += chunk
-            status = await proc.wait()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        await proc.aclose()
-    assert status == 0
+                server.interrupt()  # ...when Ctrl+C arrives
+            await server.wait()
+    assert server.status == 0
     assert full_answer(answers[0])  # the request in flight finished
-    assert b"accepted 1 = completed 1 + cancelled 0 + timed out 0; rejected 0" in rest
+    assert b"accepted 1 = completed 1 + cancelled 0 + timed out 0 + failed 0; rejected 0" in (
+        server.output
+    )
 
 
 # Every pattern drives real client calls against a local server, on every backend.
@@ -247,3 +203,157 @@ def test_serve_misuse() -> None:
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "--port" in proc.stderr
+
+
+# A client that connects and closes at once ends its own connection, not the server.
+async def test_connect_and_close_does_not_kill_the_server() -> None:
+    server = Server(port=0, delay=0.05)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            _, port = await tg.start(server.serve)
+            for _ in range(20):
+                stream = await anyio.connect_tcp("127.0.0.1", port)
+                await stream.aclose()
+            assert full_answer(await ask(port, 0.0))
+            server.shutdown()
+    assert server.counts.accepted == 21
+    assert server.counts.add_up()
+
+
+# A client that hung up frees its slot at once, not at the end of its delay.
+async def test_client_that_hung_up_frees_its_slot() -> None:
+    server = Server(port=0, delay=5, max_connections=5)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            _, port = await tg.start(server.serve)
+            for _ in range(5):
+                stream = await anyio.connect_tcp("127.0.0.1", port)
+                await stream.aclose()
+            while server.counts.accepted < 5:  # noqa: ASYNC110 - polling a counter, in a test
+                await anyio.sleep(0.01)
+            with anyio.fail_after(2):  # well before the 5 s delay they would have held
+                while server.counts.open:  # noqa: ASYNC110 - polling a counter, in a test
+                    await anyio.sleep(0.01)
+            server.shutdown()
+    assert server.counts.failed == 5
+
+
+# A request for a delay the server will not grant gets an error line, not a slot for ever.
+@pytest.mark.parametrize(
+    "request_line", [b"delay -1", b"delay nan", b"delay inf", b"delay 11", b"delay x", b"hello"]
+)
+async def test_bad_delay_is_refused(request_line: bytes) -> None:
+    server = Server(port=0, max_delay=10)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            _, port = await tg.start(server.serve)
+            answer = await ask(port, send=request_line + b"\n")
+            assert full_answer(await ask(port, 0.01))  # a delay within the cap is granted
+            server.shutdown()
+    assert answer.startswith(b"error: "), answer
+    assert (server.counts.failed, server.counts.completed) == (1, 1)
+    assert server.counts.add_up()
+
+
+# An echo client that sends and never reads cannot hold its slot: it times out.
+async def test_client_that_never_reads_times_out() -> None:
+    server = Server(port=0, mode="echo", idle_timeout=0.3, max_connections=1)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            _, port = await tg.start(server.serve)
+            async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+                with anyio.move_on_after(1.5):
+                    while True:  # the server's answers pile up in the socket buffers
+                        await stream.send(b"y" * 60 + b"\n" * 1000)
+            assert await ask(port, send=b"next\n") == b"next\n"  # the slot is free again
+            server.shutdown()
+    assert server.counts.timed_out == 1
+    assert server.counts.add_up()
+
+
+# Shutdown closes the listening socket at once: a new client is refused during the drain.
+async def test_listener_closes_when_shutdown_begins() -> None:
+    server = Server(port=0, drain=5)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            _, port = await tg.start(server.serve)
+            async with await anyio.connect_tcp("127.0.0.1", port) as in_flight:
+                await in_flight.send(b"delay 0.5\n")
+                assert (await in_flight.receive()).startswith(b"start")
+                server.shutdown()
+                await anyio.sleep(0.05)
+                # Refused: nobody listens any more.
+                with pytest.raises(OSError, match=r"connection attempts failed|refused"):
+                    await anyio.connect_tcp("127.0.0.1", port)
+                assert server.counts.open == 1  # ...while the drain is still going on
+    assert server.counts.completed == 1
+    assert server.counts.add_up()
+
+
+def _dual_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every host resolve to 127.0.0.1 and ::1, as "localhost" does on many machines."""
+    real = anyio.create_tcp_listener
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+
+    async def both(*, local_host: str, local_port: int) -> MultiListener[SocketStream]:
+        v4 = await real(local_host="127.0.0.1", local_port=local_port)
+        port = v4.extra(SocketAttribute.local_port)
+        v6 = await real(local_host="::1", local_port=port)
+        return MultiListener([*v4.listeners, *v6.listeners])
+
+    monkeypatch.setattr(anyio, "create_tcp_listener", both)
+
+
+# A host with two addresses gets two listeners, and both are served, under either policy.
+@pytest.mark.parametrize("policy", ["reject", "queue"])
+async def test_every_listener_is_served(monkeypatch: pytest.MonkeyPatch, policy: str) -> None:
+    _dual_stack(monkeypatch)
+    server = Server(port=0, delay=0.01, max_connections=1, policy=policy)  # type: ignore[arg-type]
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            _, port = await tg.start(server.serve)
+            for host in ("::1", "127.0.0.1", "::1"):
+                async with await anyio.connect_tcp(host, port) as stream:
+                    assert full_answer(await read_all(stream)), host
+            server.shutdown()
+    assert server.counts.completed == 3
+
+
+# An address that cannot be bound raises OSError itself, before anything is served.
+async def test_bind_error_is_raised_bare() -> None:
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            first = Server(port=0)
+            _, port = await tg.start(first.serve)
+            with pytest.raises(OSError, match="in use"):
+                await tg.start(Server(port=port).serve)
+            first.shutdown()
+
+
+# Out of file descriptors, accept() fails: the server waits for some to close, and goes on.
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX open-files limit")
+async def test_server_survives_running_out_of_file_descriptors(
+    anyio_backend: tuple[str, dict[str, object]],
+) -> None:
+    # 40 files: the interpreter and its event loop take about 15, so about 25 connections fit;
+    # 60 clients at once must wait in the backlog until earlier ones are done.
+    options = ["--delay", "0.3", "--backend", backend_name(anyio_backend)]
+    with anyio.fail_after(30):
+        async with serving(*options, open_files=40) as server:
+            answers: list[bytes] = []
+
+            async def client() -> None:
+                answers.append(await ask(server.port))
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(60):
+                    tg.start_soon(client)
+            server.interrupt()
+            await server.wait()
+    assert all(full_answer(a) for a in answers), [a for a in answers if not full_answer(a)]
+    assert server.status == 0
+    assert server.counts["completed"] == 60, server.output
