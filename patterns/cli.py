@@ -1,18 +1,23 @@
 """``python -m patterns``: list the patterns, run one, or compare them all on one workload.
 
-Misuse exits 2 with one line on stderr and no traceback; Ctrl+C exits 130. Output is plain when
-stdout is not a terminal or NO_COLOR is set (rich decides both). ``--json`` prints only JSON.
+Misuse exits 2 with one line on stderr and no traceback, found before any work runs: a value
+out of range, an option the command does not take, a file that could not be written. A failure
+after the work (a full disk, a child process that died) prints what was done first, then one
+line, and exits 1. Ctrl+C exits 130. Output is plain when stdout is not a terminal or NO_COLOR is
+set (rich decides both). ``--json`` prints only JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from rich.console import Console, JustifyMethod
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -30,13 +35,49 @@ from patterns.harness import (
 from patterns.registry import PATTERNS, get_pattern, summary
 from patterns.workload import DISTRIBUTIONS, Workload
 
+if TYPE_CHECKING:
+    from patterns.server import Counts
+    from patterns.threads_vs_async import Result
+
 # The installed `patterns` script names itself; `python -m patterns` shows as such.
 PROG = "python -m patterns" if sys.argv[0].endswith("__main__.py") else "patterns"
 COMMANDS = ("list", "compare", "bench", "footgun", "serve", "threads-vs-async")
+#: The most items a run may have: every call is recorded for the report, and scatter_gather
+#: starts them all at once (about 5 GB and a minute at this size).
+MAX_ITEMS = 1_000_000
+#: The longest simulated call, as for the server's --delay: a run of hours is still a run.
+MAX_LATENCY_S = 3600.0
+#: Open files a process needs besides its connections: stdio, listeners, the event loop.
+SPARE_FILES = 64
+
+# The options each command takes (by their dest); any other option given is refused.
+_RUN: tuple[str, ...] = ("items", "limit", "seed", "latency", "distribution", "failure_rate")
+_RUN += ("backend", "json", "plot", "workload", "nested")
+_SERVE: tuple[str, ...] = ("host", "port", "mode", "max_connections", "policy", "delay")
+_SERVE += ("max_delay", "drain", "idle_timeout", "max_line", "backend")
+_TAKES = {
+    "list": ("json",),
+    "bench": ("scale", "output", "json"),
+    "footgun": ("backend", "json", "plot"),
+    "footgun without NAME": ("json",),
+    "serve": _SERVE,
+    "threads-vs-async": ("items", "delay", "json"),
+    "throttle --nested": ("nested", "backend", "json", "plot"),
+}
+
+E = TypeVar("E", bound=BaseException)
 
 
 class UsageError(Exception):
     """Misuse of the command line: reported in one line, exit status 2."""
+
+
+class Failed(Exception):
+    """A failure after (or of) the work, not misuse: reported in one line, exit status 1."""
+
+
+class _StdoutClosed(Exception):
+    """Whoever read stdout went away (``| head``): nothing more to say, exit status 1."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,17 +95,31 @@ def _checked(
     def parse(text: str) -> Any:
         try:
             value = convert(text)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
         if not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         if not low <= value <= high:
             if high == math.inf:
-                raise argparse.ArgumentTypeError(f"must be >= {low:g}, got {text}")
-            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}, got {text}")
+                raise argparse.ArgumentTypeError(f"must be >= {_number(low)}, got {text}")
+            raise argparse.ArgumentTypeError(
+                f"must be between {_number(low)} and {_number(high)}, got {text}"
+            )
         return value
 
     return parse
+
+
+def _number(value: float) -> str:
+    """1000000 as such, not 1e+06; 0.5 as 0.5."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _host(text: str) -> str:
+    """An argparse type: a host name or address, not an empty string."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a host name or an address, got {text!r}")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,15 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "command",
         metavar="COMMAND",
-        help="list, compare, bench, footgun [NAME], or a pattern name to run it alone",
+        help="list, compare, bench, footgun [NAME], serve, threads-vs-async, or a pattern name "
+        "to run it alone",
     )
     parser.add_argument("name", nargs="?", metavar="NAME", help="footgun only: which exhibit")
     parser.add_argument(
         "--items",
-        type=_checked(int, 0, noun="a whole number"),
-        default=defaults.items,
+        type=_checked(int, 0, MAX_ITEMS, noun="a whole number"),
+        default=None,
         metavar="N",
-        help=f"how many items (default {defaults.items})",
+        help=f"how many items (default {defaults.items}, at most {MAX_ITEMS:,}: every call is "
+        "recorded); threads-vs-async: how many clients (default 100, see below)",
     )
     parser.add_argument(
         "--limit",
@@ -103,11 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--latency",
-        type=_checked(float, 0, noun="a number"),
+        type=_checked(float, 0, MAX_LATENCY_S, noun="a number"),
         nargs=2,
         default=[defaults.low, defaults.high],
         metavar=("LO", "HI"),
-        help="latency range in seconds (default 0.5 1.5)",
+        help=f"latency range in seconds, at most {MAX_LATENCY_S:g} (default 0.5 1.5)",
     )
     parser.add_argument(
         "--distribution",
@@ -129,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--plot",
         metavar="FILE",
-        help="also draw the run to FILE (.png, .svg, .pdf): timelines, calls in flight",
+        help="also draw the run to FILE, in the format its extension names (png, svg, pdf, "
+        "or any other matplotlib writes): timelines, calls in flight",
     )
     parser.add_argument(
         "--nested",
@@ -142,8 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="sleep",
         help="sleep: simulated calls (default); tcp: real calls to a local server",
     )
-    serve = parser.add_argument_group("serve only")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve = parser.add_argument_group("serve")
+    serve.add_argument(
+        "--host", type=_host, default="127.0.0.1", help="address to bind (default 127.0.0.1)"
+    )
     serve.add_argument(
         "--port", type=_checked(int, 0, 65535, noun="a port"), default=8000, help="(default 8000)"
     )
@@ -153,14 +213,22 @@ def build_parser() -> argparse.ArgumentParser:
         type=_checked(int, 1, noun="a whole number"),
         default=100,
         metavar="K",
-        help="connections held at most (default 100)",
+        help="connections held at most; each holds an open file, so at most the open-files hard "
+        f"limit less {SPARE_FILES} (default 100)",
     )
     serve.add_argument(
         "--policy", choices=("reject", "queue"), default="reject", help="when full (default reject)"
     )
     serve.add_argument(
         "--delay", type=_checked(float, 0, 3600, noun="seconds"), default=1.0, metavar="S",
-        help="toy mode: seconds between start and end (default 1)",
+        help="toy mode: seconds between start and end for a client that does not ask for its "
+        "own (default 1); threads-vs-async: seconds before each answer (default 1)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--max-delay", type=_checked(float, 0, noun="seconds"), default=10.0, metavar="S",
+        help="toy mode: the longest delay a client may ask for with a 'delay SECONDS' first "
+        "line; a longer one, or a negative, NaN or infinite one, is answered with an error line "
+        "(default 10)",
     )  # fmt: skip
     serve.add_argument(
         "--drain", type=_checked(float, 0, noun="seconds"), default=5.0, metavar="S",
@@ -174,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-line", type=_checked(int, 8, noun="bytes"), default=1024, metavar="BYTES",
         help="longest line accepted (default 1024)",
     )  # fmt: skip
-    bench = parser.add_argument_group("bench only")
+    bench = parser.add_argument_group("bench")
     bench.add_argument(
         "--scale",
         choices=("tiny", "full"),
@@ -185,7 +253,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         default="bench-results.json",
         metavar="FILE",
-        help="where to write the results as JSON (default bench-results.json)",
+        help="where to write the results as JSON, checked before the run "
+        "(default bench-results.json)",
+    )
+    from patterns import threads_vs_async as exhibit
+
+    parser.add_argument_group(
+        "threads-vs-async",
+        f"--items N clients (default 100), at least 1 and at most {exhibit.MAX_CLIENTS:,}: "
+        "each client is a thread on both ends, and past a few thousand threads the machine's "
+        "thread limits and the time it takes to start them, not the serving, decide the result. "
+        "Each client also holds a socket on both ends, in one process: at most (the open-files "
+        f"hard limit - {exhibit.SPARE_FILES}) / 2 clients. --delay S: seconds before each "
+        "answer (default 1).",
     )
     return parser
 
@@ -197,27 +277,160 @@ def main(
     err_console: Console | None = None,
 ) -> int:
     """Run the command line; return the exit status. Consoles are injectable for tests."""
-    if console is None:
-        console = Console()
-        # Piped output has no width; rich would assume 80 columns and squeeze the table.
-        if not console.is_terminal and "COLUMNS" not in os.environ:
-            console.width = 160
-    err_console = err_console or Console(stderr=True)
     try:
+        err_console = err_console or Console(stderr=True)
+        if console is None:
+            console = Console()
+            # Piped output has no width; rich would assume 80 columns and squeeze the table.
+            # COLUMNS=0 (or any non-number) counts as unset: with it rich prints nothing at all.
+            columns = os.environ.get("COLUMNS", "").strip()
+            if not (columns.isdigit() and int(columns) > 0):
+                if not console.is_terminal:
+                    console.width = 160
+                elif console.width < 1:
+                    console.width = 80
         return _main(build_parser(), argv, console, err_console)
     except UsageError as exc:
         # One line, no traceback: a usage error is the user's to fix, not a crash.
-        err_console.print(f"{PROG}: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        _error(err_console, str(exc))
         return 2
+    except Failed as exc:
+        _error(err_console, str(exc))
+        return 1
     except KeyboardInterrupt:
-        err_console.print("interrupted", markup=False, highlight=False)
+        _say(err_console, "interrupted")
         return 130
+    except _StdoutClosed:
+        _silence_stdout(console)
+        return 1
     except BaseExceptionGroup as group:
         # The patterns raise a Ctrl+C bare; a task group elsewhere might still wrap one.
-        if group.subgroup(KeyboardInterrupt) is None:
+        if group.subgroup(KeyboardInterrupt) is not None:
+            _say(err_console, "interrupted")
+            return 130
+        if group.subgroup(_StdoutClosed) is not None:
+            _silence_stdout(console)
+            return 1
+        raise
+    except Exception as exc:
+        # A Ctrl+C that lands in a class body of a module being imported comes out of Python
+        # 3.11 as "RuntimeError: Error calling __set_name__", caused by the KeyboardInterrupt.
+        if not _caused_by_interrupt(exc):
             raise
-        err_console.print("interrupted", markup=False, highlight=False)
+        _say(err_console, "interrupted")
         return 130
+
+
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if isinstance(link, KeyboardInterrupt):
+            return True
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return False
+
+
+def _say(console: Console | None, line: str) -> None:
+    if console is None:  # interrupted before there was one
+        print(line, file=sys.stderr)
+    else:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _error(console: Console | None, message: str) -> None:
+    _say(console, f"{PROG}: error: {message}")
+
+
+def _silence_stdout(console: Console | None) -> None:
+    # As the Python docs advise for SIGPIPE: point stdout at /dev/null, so that the flush at
+    # exit does not fail again and print "Exception ignored".
+    if console is None or console.file is not sys.stdout:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def _reason(exc: BaseException) -> str:
+    """An OSError as words: 'address already in use', not '[Errno 98] Address already ...'."""
+    text = (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or type(exc).__name__
+    text = text.splitlines()[0] if text.strip() else type(exc).__name__
+    if len(text) > 1 and text[0].isupper() and text[1].islower():
+        text = text[0].lower() + text[1:]
+    return text
+
+
+def _only(exc: BaseException, kind: type[E]) -> E | None:
+    """``exc`` if it is a ``kind``; or the first ``kind`` in a (nested) exception group made
+    of nothing else; otherwise None."""
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        matched, rest = exc.split(kind)
+        if matched is None or rest is not None:
+            return None
+        leaf: BaseException = matched
+        while isinstance(leaf, BaseExceptionGroup):
+            leaf = leaf.exceptions[0]
+        return leaf if isinstance(leaf, kind) else None
+    return None
+
+
+def _write(console: Console, text: str) -> None:
+    """Raw text on stdout (JSON, the listening line), flushed; a closed pipe ends quietly."""
+    try:
+        console.file.write(text)
+        console.file.flush()
+    except BrokenPipeError:
+        raise _StdoutClosed from None
+
+
+def _print_json(console: Console, data: object) -> None:
+    _write(console, json.dumps(data, indent=2) + "\n")
+
+
+def _print(console: Console, line: str) -> None:
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "<not given>"
+
+
+_UNSET = _Unset()
+
+
+def _parse(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> tuple[argparse.Namespace, list[str]]:
+    """The arguments, and the options given on the command line (by dest, in parser order).
+
+    argparse fills in a default only where the namespace it is given lacks the attribute: a
+    second parse into a namespace of placeholders leaves them where nothing was given.
+    """
+    args = parser.parse_args(argv)
+    blank = argparse.Namespace(**dict.fromkeys(vars(args), _UNSET))
+    seen = vars(parser.parse_args(argv, blank))
+    given = [dest for dest in vars(args) if dest not in ("command", "name")]
+    return args, [dest for dest in given if seen[dest] is not _UNSET]
+
+
+def _option(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _takes_only(command: str, given: Iterable[str], takes: Sequence[str]) -> None:
+    """Refuse an option ``command`` would ignore: silently ignored, it would cost a run."""
+    for dest in given:
+        if dest not in takes:
+            # "throttle --nested" takes --nested, of course: the listing leaves it out.
+            listing = ", ".join(_option(t) for t in takes if _option(t) not in command)
+            raise UsageError(
+                f"argument {_option(dest)}: {command} does not take it; it takes {listing}"
+            )
 
 
 def _main(
@@ -226,40 +439,45 @@ def _main(
     console: Console,
     err_console: Console,
 ) -> int:
-    args = parser.parse_args(argv)
+    args, given = _parse(parser, argv)
     command = args.command.lower().replace("-", "_")
-    if command == "list":
-        for name, pattern in PATTERNS.items():
-            console.print(
-                f"{name:<20} {summary(pattern)}", markup=False, highlight=False, soft_wrap=True
-            )
-        return 0
     if command == "footgun":
-        return _footgun(args, console, err_console)
-    if command == "serve":
-        return _serve(args, console, err_console)
-    if command == "threads_vs_async":
-        return _threads_vs_async(args, console)
-    if args.name is not None:
-        raise UsageError(f"unrecognized argument: {args.name}")
-    if command == "bench":
-        return _bench(args, console, err_console)
-    if args.nested:
-        if command != "throttle":
-            raise UsageError("argument --nested: only with the throttle pattern")
-        return _nested(args, console, err_console)
-    if command != "compare":
+        return _footgun(args, given, console, err_console)
+    if command not in ("list", "bench", "serve", "threads_vs_async", "compare"):
         try:
             get_pattern(command)
         except KeyError:
             choices = ", ".join((*COMMANDS, *PATTERNS))
             raise UsageError(f"unknown command {args.command!r}; choose from: {choices}") from None
+    if args.name is not None:
+        raise UsageError(f"unrecognized argument: {args.name}")
+    if command == "list":
+        _takes_only("list", given, _TAKES["list"])
+        if args.json:
+            listing = [{"name": n, "summary": summary(p)} for n, p in PATTERNS.items()]
+            _print_json(console, listing)
+            return 0
+        for name, pattern in PATTERNS.items():
+            _print(console, f"{name:<20} {summary(pattern)}")
+        return 0
+    if command in ("bench", "serve"):
+        _takes_only(command, given, _TAKES[command])
+        return (_bench if command == "bench" else _serve)(args, console, err_console)
+    if command == "threads_vs_async":
+        _takes_only("threads-vs-async", given, _TAKES["threads-vs-async"])
+        return _threads_vs_async(args, console)
+    if args.nested:
+        if command != "throttle":
+            raise UsageError("argument --nested: only with the throttle pattern")
+        _takes_only("throttle --nested", given, _TAKES["throttle --nested"])
+        return _nested(args, console, err_console)
+    _takes_only(args.command, given, _RUN)
     low, high = args.latency
     if low > high:
         raise UsageError(f"argument --latency: LO must not exceed HI, got {low:g} {high:g}")
     try:
         workload = Workload(
-            items=args.items,
+            items=Workload().items if args.items is None else args.items,
             low=low,
             high=high,
             distribution=args.distribution,
@@ -268,8 +486,10 @@ def _main(
         )
     except (TypeError, ValueError) as exc:  # e.g. --latency 0 inf: caught by the workload
         raise UsageError(str(exc)) from None
-    if args.plot is not None:
-        _check_plotting()
+    _check_plot(args.plot)
+    _check_backend(args.backend)
+    if args.workload == "tcp":
+        _room_for_tcp(command, workload.items, args.limit)
     show_progress = console.is_terminal and not args.json
     try:
         with _progress(err_console, workload.items, show_progress) as on_start:
@@ -295,27 +515,33 @@ def _main(
                 ]
     except BackendUnavailable as exc:
         raise UsageError(str(exc)) from None
-    if args.plot is not None:
-        from patterns import plots
-
-        figure = (
-            plots.compare_figure(reports)
-            if command == "compare"
-            else plots.report_figure(reports[0])
-        )
-        plots.save(figure, args.plot)
+    except (OSError, BaseExceptionGroup) as exc:
+        # Real sockets (--workload tcp) can fail in ways no check foresees: ports run out,
+        # a firewall. The patterns raise the first failure bare, with the rest in its notes.
+        error = _only(exc, OSError)
+        if error is None:
+            raise
+        raise Failed(f"the run failed: {_reason(error)}") from None
+    # The report first: a plot that cannot be written at the end must not cost it.
     if args.json:
-        console.file.write(json.dumps([r.to_dict() for r in reports], indent=2) + "\n")
-        return 0
-    if args.plot is not None:
-        err_console.print(f"Plot written to {args.plot}.", markup=False, highlight=False)
-    if command == "compare":
+        _print_json(console, [r.to_dict() for r in reports])
+    elif command == "compare":
         console.print(comparison_table(reports, serial_report(workload, args.backend)))
-        console.print(compare_sentence(reports), markup=False, highlight=False, soft_wrap=True)
+        _print(console, compare_sentence(reports))
     else:
         console.print(report_table(reports[0]))
-        console.print(reports[0].sentence(), markup=False, highlight=False, soft_wrap=True)
-    return 0
+        _print(console, reports[0].sentence())
+    if args.plot is None:
+        return 0
+
+    def draw() -> Any:
+        from patterns import plots
+
+        if command == "compare":
+            return plots.compare_figure(reports)
+        return plots.report_figure(reports[0])
+
+    return _save_plot(draw, args.plot, err_console, quiet=args.json)
 
 
 def _check_plotting() -> None:
@@ -326,25 +552,156 @@ def _check_plotting() -> None:
         raise UsageError("--plot needs matplotlib: pip install -e '.[plot]'")
 
 
+def _check_target(path: str, option: str) -> None:
+    """Refuse, before any work, a file that could not be written at the end of it."""
+    if not path.strip():
+        raise UsageError(f"argument {option}: expected a file name, got {path!r}")
+    if os.path.isdir(path):
+        raise UsageError(f"argument {option}: {path} is a directory")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.exists(folder):
+        raise UsageError(f"argument {option}: no such directory: {folder}")
+    if not os.path.isdir(folder):
+        raise UsageError(f"argument {option}: {folder} is not a directory")
+    existed = os.path.lexists(path)
+    if existed and not os.path.isfile(path):
+        # A device or a pipe (/dev/null, a fifo): opening it to try could block; ask instead.
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"argument {option}: cannot write {path}: permission denied")
+        return
+    try:
+        # Append mode: an existing file is left as it is; a new one is removed again.
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"argument {option}: cannot write {path}: {_reason(exc)}") from None
+    if not existed:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+def _check_plot(path: str | None) -> None:
+    """matplotlib is installed, ``path`` can be written, and in a format matplotlib writes."""
+    if path is None:
+        return
+    _check_plotting()
+    _check_target(path, "--plot")
+    from patterns import plots
+
+    try:
+        plots.check_format(path)
+    except ValueError as exc:
+        raise UsageError(f"argument --plot: {exc}") from None
+
+
+def _check_backend(backend: str) -> None:
+    try:
+        check_backend(backend)
+    except BackendUnavailable as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _save_plot(draw: Callable[[], Any], path: str, err_console: Console, *, quiet: bool) -> int:
+    """Draw and write the plot, after the report; a failed write is one line, exit status 1."""
+    from patterns import plots
+
+    figure = draw()
+    try:
+        plots.save(figure, path)
+    except Exception as exc:  # a full disk, a directory gone, a TeX install gone: one line
+        _error(err_console, f"cannot write the plot to {path}: {_reason(exc)}")
+        return 1
+    if not quiet:
+        _say(err_console, f"Plot written to {path}.")
+    return 0
+
+
 def _bench(args: argparse.Namespace, console: Console, err_console: Console) -> int:
     # Imported here: the benchmark module is only needed by this command.
-    from patterns.benchmarks import SCALES, gap_lines, run_all, summary_table, target_lines
+    from patterns import benchmarks
+
+    _check_target(args.output, "--output")
+    for backend in BACKENDS:  # the efficiency scenario runs on each: a missing one is misuse
+        _check_backend(backend)
 
     def step(what: str) -> None:
         if console.is_terminal:
             err_console.print(f"[dim]{what}…[/dim]", highlight=False)
 
-    results = run_all(SCALES[args.scale], on_step=step)
-    with open(args.output, "w") as out:
-        json.dump(results.to_json(), out, indent=2)
+    results = benchmarks.run_all(benchmarks.SCALES[args.scale], on_step=step)
+    # The results first: a file that cannot be written at the end must not cost them.
     if args.json:
-        console.file.write(json.dumps(results.to_json(), indent=2) + "\n")
-        return 0
-    console.print(summary_table(results))
-    for line in [*target_lines(results), *gap_lines(results)]:
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
-    console.print(f"Results written to {args.output}.", markup=False, highlight=False)
+        _print_json(console, results.to_json())
+    else:
+        console.print(benchmarks.summary_table(results))
+        for line in [*benchmarks.target_lines(results), *benchmarks.gap_lines(results)]:
+            _print(console, line)
+    try:
+        with open(args.output, "w") as out:
+            json.dump(results.to_json(), out, indent=2)
+    except OSError as exc:
+        raise Failed(f"cannot write the results to {args.output}: {_reason(exc)}") from None
+    if not args.json:
+        _print(console, f"Results written to {args.output}.")
     return 0
+
+
+def serve_summary(counts: Counts) -> str:
+    """The line ``serve`` prints at exit: how every accepted connection ended."""
+    c = counts
+    return (
+        f"accepted {c.accepted} = completed {c.completed} + cancelled {c.cancelled} + "
+        f"timed out {c.timed_out} + failed {c.failed}; rejected {c.rejected}; "
+        f"at most {c.peak_open} open at once"
+    )
+
+
+def _open_files(needed: int, wanted: int, refuse: Callable[[int], str]) -> None:
+    """Refuse a run that needs more open files than the hard limit allows (``refuse(hard)``
+    says why, in one line); raise the soft limit towards ``wanted`` so that what was set holds.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    infinite = resource.RLIM_INFINITY
+    if hard != infinite and needed > hard:
+        raise UsageError(refuse(hard))
+    if soft != infinite and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            target = wanted if hard == infinite else min(wanted, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def _room_for_connections(connections: int) -> None:
+    """serve: each connection held is an open file; as many again for busy answers."""
+
+    def refuse(hard: int) -> str:
+        return (
+            f"argument --max-connections: at most {max(hard - SPARE_FILES, 1):,} here, got "
+            f"{connections:,}: each connection holds an open file, and the open-files hard "
+            f"limit is {hard:,}"
+        )
+
+    _open_files(connections + SPARE_FILES, 2 * connections + SPARE_FILES, refuse)
+
+
+def _room_for_tcp(command: str, items: int, limit: int) -> None:
+    """--workload tcp: every call in flight is a socket on both ends, in this one process."""
+    unbounded = command in ("compare", "scatter_gather")
+    at_once = items if unbounded else min(items, limit)
+    needed = 2 * at_once + SPARE_FILES
+
+    def refuse(hard: int) -> str:
+        option, why = ("--items", "scatter_gather") if unbounded else ("--limit", "the limit")
+        most = max((hard - SPARE_FILES) // 2, 0)
+        return (
+            f"argument {option}: over tcp, {why} holds {at_once:,} connections at once, a "
+            f"socket on both ends each; the open-files hard limit of {hard:,} holds {most:,}"
+        )
+
+    _open_files(needed, needed, refuse)
 
 
 def _serve(args: argparse.Namespace, console: Console, err_console: Console) -> int:
@@ -352,19 +709,26 @@ def _serve(args: argparse.Namespace, console: Console, err_console: Console) -> 
 
     import anyio
 
-    from patterns.server import Server
+    from patterns import server as serving_module
 
-    server = Server(
-        host=args.host,
-        port=args.port,
-        mode=args.mode,
-        max_connections=args.max_connections,
-        policy=args.policy,
-        delay=args.delay,
-        drain=args.drain,
-        idle_timeout=args.idle_timeout,
-        max_line=args.max_line,
-    )
+    _check_backend(args.backend)
+    _room_for_connections(args.max_connections)
+    try:
+        server = serving_module.Server(
+            host=args.host,
+            port=args.port,
+            mode=args.mode,
+            max_connections=args.max_connections,
+            policy=args.policy,
+            delay=args.delay,
+            max_delay=args.max_delay,
+            drain=args.drain,
+            idle_timeout=args.idle_timeout,
+            max_line=args.max_line,
+        )
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    listening = False
 
     async def status() -> None:
         # A live status line, on a terminal only.
@@ -377,6 +741,7 @@ def _serve(args: argparse.Namespace, console: Console, err_console: Console) -> 
                 await anyio.sleep(0.25)
 
     async def main() -> None:
+        nonlocal listening
         async with anyio.create_task_group() as outer:
             if console.is_terminal:
                 outer.start_soon(status)
@@ -384,8 +749,8 @@ def _serve(args: argparse.Namespace, console: Console, err_console: Console) -> 
                 # Signals first, then the address: whoever reads it may signal at once.
                 with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                     host, port = await serving.start(server.serve)
-                    console.file.write(f"listening on {host}:{port}\n")
-                    console.file.flush()
+                    listening = True
+                    _write(console, f"listening on {host}:{port}\n")
                     async for _ in signals:
                         # Stop accepting now; the requests in flight get --drain seconds.
                         server.shutdown()
@@ -395,50 +760,102 @@ def _serve(args: argparse.Namespace, console: Console, err_console: Console) -> 
 
     try:
         _run_on(args.backend, main)
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
-    c = server.counts
-    console.print(
-        f"accepted {c.accepted} = completed {c.completed} + cancelled {c.cancelled} + "
-        f"timed out {c.timed_out}; rejected {c.rejected}; at most {c.peak_open} open at once",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
+    except BaseException as exc:
+        # anyio's task groups wrap what fails in them: an address that cannot be bound (in
+        # use, not ours, a name that does not resolve: socket.gaierror is an OSError too)
+        # comes out inside one or two ExceptionGroups, on asyncio and trio alike.
+        error = _only(exc, OSError)
+        if error is None:
+            raise
+        if not listening:
+            address = f"[{args.host}]" if ":" in args.host else args.host
+            raise UsageError(f"cannot listen on {address}:{args.port}: {_reason(error)}") from None
+        _print(console, serve_summary(server.counts))
+        raise Failed(f"the server stopped: {_reason(error)}") from None
+    _print(console, serve_summary(server.counts))
     return 0
 
 
 def _threads_vs_async(args: argparse.Namespace, console: Console) -> int:
     from patterns import threads_vs_async as exhibit
 
-    clients = args.items if args.items != Workload().items else 100
-    results = [exhibit.measure(kind, clients, args.delay) for kind in exhibit.KINDS]
+    clients = 100 if args.items is None else args.items
+    if clients < 1:
+        raise UsageError(
+            f"argument --items: threads-vs-async needs at least 1 client, got {clients}"
+        )
+    most = exhibit.max_clients()
+    if clients > most:
+        if most >= exhibit.MAX_CLIENTS:
+            raise UsageError(
+                f"argument --items: threads-vs-async runs at most {most:,} clients, got "
+                f"{clients:,} (a thread per client on both ends: {2 * most:,} threads)"
+            )
+        raise UsageError(
+            f"argument --items: threads-vs-async runs at most {most:,} clients here, got "
+            f"{clients:,}: each holds a socket on both ends, within the open-files hard limit "
+            f"of {exhibit.open_files_hard_limit():,}"
+        )
+    try:
+        results = [exhibit.measure(kind, clients, args.delay) for kind in exhibit.KINDS]
+    except exhibit.ChildFailed as exc:
+        raise Failed(f"threads-vs-async: {exc}") from None
     if args.json:
-        console.file.write(json.dumps([r.__dict__ for r in results], indent=2) + "\n")
+        from dataclasses import asdict
+
+        _print_json(console, [asdict(r) for r in results])
         return 0
-    table = Table(title=f"{clients} clients, each answered after {args.delay:g} s")
-    for header in ("served by", "makespan s", "peak open sockets", "peak threads", "RSS MiB"):
+    print_threads_vs_async(results, console)
+    return 0
+
+
+def print_threads_vs_async(results: Sequence[Result], console: Console) -> None:
+    """The table of both sides, then the sentence that reads it."""
+    first = results[0]
+    table = Table(title=f"{first.clients:,} clients, each answered after {first.delay_s:g} s")
+    headers = ("served by", "makespan s", "peak open sockets", "peak threads", "RSS growth MiB")
+    for header in headers:
         table.add_column(header, justify="left" if header == "served by" else "right")
     for r in results:
         table.add_row(
-            "a thread per connection" if r.kind == "threads" else "async tasks (anyio)",
+            _served_by(r),
             f"{r.makespan_s:.2f}",
-            str(r.peak_open),
-            str(r.peak_threads),
+            f"{r.peak_open:,}",
+            f"{r.peak_threads:,}",
             f"{r.rss_growth_mib:.1f}",
         )
     console.print(table)
-    threads, tasks = results
-    console.print(
-        f"Both served {clients} clients at once, in {threads.makespan_s:.2f} s and "
-        f"{tasks.makespan_s:.2f} s; the threads needed {threads.peak_threads} threads and "
-        f"{threads.rss_growth_mib:.1f} MiB, the event loop {tasks.peak_threads} thread(s) and "
-        f"{tasks.rss_growth_mib:.1f} MiB.",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
-    return 0
+    _print(console, threads_vs_async_sentence(results))
+
+
+def _served_by(result: Result) -> str:
+    return "a thread per connection" if result.kind == "threads" else "async tasks (anyio)"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
+def threads_vs_async_sentence(results: Sequence[Result]) -> str:
+    """What each side measured, and nothing it did not: "at once" only for a side whose
+    server held every client open at the same moment."""
+    parts = []
+    for r in results:
+        if r.peak_open >= r.clients:
+            held = (
+                f"served all {r.clients:,} clients at once"
+                if r.clients > 1
+                else "served its one client"
+            )
+        else:
+            held = f"had at most {r.peak_open:,} of the {r.clients:,} clients open at a time"
+        parts.append(
+            f"{_served_by(r)} {held} and took {r.makespan_s:.2f} s, with "
+            f"{_plural(r.peak_threads, 'thread')} at the peak and {r.rss_growth_mib:.1f} MiB "
+            "more memory"
+        )
+    text = "; ".join(parts) + "."
+    return text[0].upper() + text[1:]
 
 
 def _run_on(backend: str, fn: Callable[[], Any]) -> Any:
@@ -451,17 +868,19 @@ def _run_on(backend: str, fn: Callable[[], Any]) -> Any:
     return anyio.run(fn, backend=name, backend_options=options)
 
 
-def _plot_verdicts(path: str, broken: Any, fixed: Any) -> None:
+def _verdicts_figure(broken: Any, fixed: Any) -> Any:
     from patterns import plots
 
     figure = plots.figure(figsize=(10, 6))
     top, bottom = figure.subplots(2, 1, sharex=True)
     plots.spans(broken.spans, top, title="broken")
     plots.spans(fixed.spans, bottom, title="fixed")
-    plots.save(figure, path)
+    return figure
 
 
-def _footgun(args: argparse.Namespace, console: Console, err_console: Console) -> int:
+def _footgun(
+    args: argparse.Namespace, given: list[str], console: Console, err_console: Console
+) -> int:
     # Imported here: the exhibits are only needed by this command.
     from patterns.footguns import exhibits
 
@@ -469,32 +888,27 @@ def _footgun(args: argparse.Namespace, console: Console, err_console: Console) -
     if args.name is None:
         if args.plot is not None:
             raise UsageError("argument --plot: name the footgun to draw")
+        _takes_only("footgun without NAME", given, _TAKES["footgun without NAME"])
         if args.json:
             listing = [
                 {"name": e.name, "title": e.title, "article": e.article, "why": e.why}
                 for e in found.values()
             ]
-            console.file.write(json.dumps(listing, indent=2) + "\n")
+            _print_json(console, listing)
             return 0
         for exhibit in found.values():
-            console.print(
-                f"{exhibit.name:<20} {exhibit.title} (article {exhibit.article})",
-                markup=False,
-                highlight=False,
-                soft_wrap=True,
-            )
+            _print(console, f"{exhibit.name:<20} {exhibit.title} (article {exhibit.article})")
         return 0
     key = args.name.lower().replace("_", "-")
     if key not in found:
         raise UsageError(f"unknown footgun {args.name!r}; choose from: {', '.join(found)}")
-    if args.plot is not None:
-        _check_plotting()
+    _takes_only("footgun", given, _TAKES["footgun"])
+    _check_plot(args.plot)
+    _check_backend(args.backend)
     exhibit = found[key]
     broken = _run_on(args.backend, exhibit.broken)
     fixed = _run_on(args.backend, exhibit.fixed)
-    as_predicted = fixed.ok and not broken.ok
-    if args.plot is not None:
-        _plot_verdicts(args.plot, broken, fixed)
+    status = 0 if fixed.ok and not broken.ok else 1
     if args.json:
         result = {
             "name": exhibit.name,
@@ -503,31 +917,30 @@ def _footgun(args: argparse.Namespace, console: Console, err_console: Console) -
             "fixed": {"ok": fixed.ok, "observed": fixed.observed},
             "why": exhibit.why,
         }
-        console.file.write(json.dumps(result, indent=2) + "\n")
-        return 0 if as_predicted else 1
-    lines = [
-        f"{exhibit.title} (source article {exhibit.article})",
-        f"  broken: {broken.observed}.",
-        f"  fixed:  {fixed.observed}.",
-        f"  why:    {exhibit.why}",
-    ]
-    for line in lines:
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+        _print_json(console, result)
+    else:
+        lines = [
+            f"{exhibit.title} (source article {exhibit.article})",
+            f"  broken: {broken.observed}.",
+            f"  fixed:  {fixed.observed}.",
+            f"  why:    {exhibit.why}",
+        ]
+        for line in lines:
+            _print(console, line)
     if args.plot is not None:
-        err_console.print(f"Plot written to {args.plot}.", markup=False, highlight=False)
-    return 0 if as_predicted else 1
+        draw = partial(_verdicts_figure, broken, fixed)
+        status = max(status, _save_plot(draw, args.plot, err_console, quiet=args.json))
+    return status
 
 
 def _nested(args: argparse.Namespace, console: Console, err_console: Console) -> int:
     # Imported here: the exhibit is only needed by this option.
     from patterns.footguns import nested_throttle as exhibit
 
-    if args.plot is not None:
-        _check_plotting()
+    _check_plot(args.plot)
+    _check_backend(args.backend)
     fixed = _run_on(args.backend, exhibit.fixed)
     broken = _run_on(args.backend, exhibit.broken)
-    if args.plot is not None:
-        _plot_verdicts(args.plot, exhibit.verdict(broken), exhibit.verdict(fixed))
     if args.json:
         result = {
             "backend": args.backend,
@@ -541,27 +954,26 @@ def _nested(args: argparse.Namespace, console: Console, err_console: Console) ->
             },
             "plain_semaphore": {"finished": broken.finished, "elapsed_s": broken.elapsed_s},
         }
-        console.file.write(json.dumps(result, indent=2) + "\n")
+        _print_json(console, result)
+    else:
+        console.print(timeline(fixed, f"throttle, limit {exhibit.LIMIT}: nested calls"))
+        _print(
+            console,
+            f"{exhibit.OUTER} outer calls, each making {exhibit.INNER} inner calls in turn, "
+            f"through one Throttle({exhibit.LIMIT}): all {len(fixed.finished_spans())} calls "
+            f"finished in {fixed.elapsed_s:.2f} s, with at most {fixed.peak_permits} permits in "
+            f"use and {fixed.peak_working} calls doing their own work at once. "
+            f"Through a plain Semaphore({exhibit.LIMIT}) the same calls "
+            + (
+                f"deadlocked: nothing had finished after {broken.elapsed_s:.1f} s."
+                if not broken.finished
+                else "finished too (not the expected deadlock)."
+            ),
+        )
+    if args.plot is None:
         return 0
-    console.print(timeline(fixed, f"throttle, limit {exhibit.LIMIT}: nested calls"))
-    console.print(
-        f"{exhibit.OUTER} outer calls, each making {exhibit.INNER} inner calls in turn, through "
-        f"one Throttle({exhibit.LIMIT}): all {len(fixed.finished_spans())} calls finished in "
-        f"{fixed.elapsed_s:.2f} s, with at most {fixed.peak_permits} permits in use and "
-        f"{fixed.peak_working} calls doing their own work at once. "
-        f"Through a plain Semaphore({exhibit.LIMIT}) the same calls "
-        + (
-            f"deadlocked: nothing had finished after {broken.elapsed_s:.1f} s."
-            if not broken.finished
-            else "finished too (not the expected deadlock)."
-        ),
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
-    if args.plot is not None:
-        err_console.print(f"Plot written to {args.plot}.", markup=False, highlight=False)
-    return 0
+    draw = partial(_verdicts_figure, exhibit.verdict(broken), exhibit.verdict(fixed))
+    return _save_plot(draw, args.plot, err_console, quiet=args.json)
 
 
 def timeline(run: Any, title: str, width: int = 48) -> Table:

@@ -7,6 +7,8 @@ comes with the ``plot`` extra: ``pip install -e '.[plot]'``.
 
 from __future__ import annotations
 
+import io
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -176,8 +178,40 @@ def spans(
 
 
 def save(fig: Figure, path: str) -> None:
-    """Write ``fig`` to ``path``; the format follows the extension."""
+    """Write ``fig`` to ``path``; the format follows the extension (see :func:`check_format`)."""
     fig.savefig(path, dpi=110)
+
+
+def formats() -> dict[str, str]:
+    """The file formats matplotlib can write, by extension, as it names them."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return FigureCanvasBase.get_supported_filetypes()
+
+
+def check_format(path: str) -> str:
+    """The format :func:`save` writes ``path`` in, or a ValueError saying why it cannot.
+
+    The extension must be one matplotlib knows; and since some of those need more than
+    matplotlib (pgf a TeX install, the bitmaps a Pillow built with them), a tiny figure is drawn
+    in that format, in memory, to find out now rather than after the run.
+    """
+    extension = os.path.splitext(path)[1][1:].lower()
+    known = formats()
+    if not extension:
+        raise ValueError(f"{path} needs an extension naming the format: {', '.join(sorted(known))}")
+    if extension not in known:
+        raise ValueError(
+            f"matplotlib cannot write .{extension} files; choose from: {', '.join(sorted(known))}"
+        )
+    trial = figure(figsize=(1, 1))
+    trial.subplots().set_title("x")
+    try:
+        trial.savefig(io.BytesIO(), format=extension)
+    except Exception as exc:  # whatever the format's writer needs and lacks
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"matplotlib cannot write .{extension} files here: {reason}") from None
+    return extension
 
 
 def _percent(value: float | None) -> str:

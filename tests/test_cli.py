@@ -93,7 +93,7 @@ def test_json() -> None:
         (["compare", "--latency", "2", "1"], "LO must not exceed HI"),
         (["compare", "--failure-rate", "2"], "--failure-rate: must be between 0 and 1"),
         (["compare", "--backend", "curio"], "--backend: invalid choice"),
-        (["compare", "--items", "-1"], "--items: must be >= 0"),
+        (["compare", "--items", "-1"], "--items: must be between 0 and 1000000, got -1"),
         (["compare", "--latency", "0", "inf"], "--latency: must be a finite number, got inf"),
         (["compare", "--seed", "x"], "--seed: invalid int value"),
         (["worker-pool", "--nested"], "--nested: only with the throttle pattern"),
