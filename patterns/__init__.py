@@ -11,8 +11,29 @@ Every recipe module offers the same two entry points, so any one can be swapped 
     pages = await worker_pool.run(fetch, urls, limit=10)  # all of them, in input order
 """
 
-from patterns.core import Outcome, Pattern, collect_errors
-from patterns.registry import PATTERNS, get_pattern
+from __future__ import annotations
+
+# Not even `typing` is imported here: see __getattr__ below. Type checkers read this as True.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from patterns.core import Outcome, Pattern, collect_errors
+    from patterns.registry import PATTERNS, get_pattern
 
 __all__ = ["PATTERNS", "Outcome", "Pattern", "collect_errors", "get_pattern"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use, not on import: `python -m patterns` imports this package before
+    # its __main__ can catch a Ctrl+C, so the less it does here, the shorter that window.
+    if name in ("Outcome", "Pattern", "collect_errors"):
+        from patterns import core
+
+        return getattr(core, name)
+    if name in ("PATTERNS", "get_pattern"):
+        from patterns import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module 'patterns' has no attribute {name!r}")

@@ -8,15 +8,18 @@ task group sees it), so there the command-line test below is the one that counts
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
 from functools import partial
+from pathlib import Path
 
 import anyio
 import pytest
 
+import patterns
 from patterns import PATTERNS, Pattern
 from patterns.harness import check_backend
 
@@ -67,3 +70,30 @@ def test_ctrl_c_exits_130(backend: str) -> None:
         proc.kill()
     assert proc.returncode == 130, err
     assert "Traceback" not in err
+
+
+# A Ctrl+C during start-up, while the package is still importing, leaves no traceback of ours.
+# (The interpreter's own start-up, before any of our code runs, is out of our hands.)
+PACKAGE_DIR = str(Path(patterns.__file__).parent) + os.sep
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_during_start_up() -> None:
+    ours = []
+    for delay_ms in range(10, 80, 5):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "patterns", "list"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            time.sleep(delay_ms / 1000)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=20)
+        finally:
+            proc.kill()
+        frames = [line for line in err.splitlines() if line.lstrip().startswith("File ")]
+        if any(PACKAGE_DIR in frame for frame in frames):
+            ours.append((delay_ms, frames[-1]))
+    assert ours == [], "(ms after start, last frame) of tracebacks through our code"

@@ -53,23 +53,26 @@ async def broken() -> Verdict:
     pushed, results = 0, list[int]()
     waiting = None
     timeline = Timeline()
-    with anyio.move_on_after(GIVE_UP_S) as gave_up:
-        for item in range(ITEMS):
-            waiting = _work(item)
-            began = timeline.now()
-            try:
-                await throttler.push(waiting)
-            except BaseException:
-                timeline.add(f"push {item} (stuck)", began)
-                raise
-            timeline.add(f"push {item}", began)
-            waiting = None
-            pushed += 1
-        while len(results) < ITEMS:
-            results.append(await throttler.next())
-    if waiting is not None:
-        waiting.close()
-    throttler.close()
+    try:
+        with anyio.move_on_after(GIVE_UP_S) as gave_up:
+            for item in range(ITEMS):
+                waiting = _work(item)
+                began = timeline.now()
+                try:
+                    await throttler.push(waiting)
+                except BaseException:
+                    timeline.add(f"push {item} (stuck)", began)
+                    raise
+                timeline.add(f"push {item}", began)
+                waiting = None
+                pushed += 1
+            while len(results) < ITEMS:
+                results.append(await throttler.next())
+    finally:
+        # Also on Ctrl+C: calls never run are closed, or Python warns they were never awaited.
+        if waiting is not None:
+            waiting.close()
+        throttler.close()
     return _verdict(not gave_up.cancelled_caught, pushed, len(results), timeline)
 
 
