@@ -29,6 +29,9 @@ from patterns.benchmarks import (
 
 _RESULTS: list[Results] = []
 
+#: Scenarios that keep their own figures add (title, lines) here, for the closing summary.
+EXTRA_SUMMARIES: list[tuple[str, Callable[[], list[str]]]] = []
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
@@ -106,3 +109,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep("=", "concurrency patterns: summary")
         for line in out.getvalue().splitlines():
             terminalreporter.write_line(line)
+    for title, summary_lines in EXTRA_SUMMARIES:
+        lines = summary_lines()
+        if lines:
+            terminalreporter.write_sep("=", f"{title}: summary")
+            for line in lines:
+                terminalreporter.write_line(line)

@@ -5,8 +5,10 @@ The conformance suite covers it as a pattern too (it is registered as ``throttle
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import anyio
@@ -16,7 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patterns.footguns import nested_throttle
-from patterns.throttle import Throttle
+from patterns.throttle import Throttle, _RateWaiter
+
+from .spy import Boom
 
 pytestmark = pytest.mark.anyio
 
@@ -34,13 +38,17 @@ class StartOrder:
 
     def __init__(self, throttle: Throttle) -> None:
         self.throttle = throttle
-        self.order: list[str] = []
+        self.order: list[Any] = []
 
     async def queued(self, label: str, priority: int) -> None:
         await self.throttle.run(self._start, label, priority=priority)
 
     async def _start(self, label: str) -> None:
         self.order.append(label)
+
+    async def record(self, item: Any) -> Any:
+        self.order.append(item)
+        return item
 
 
 class Working:
@@ -382,3 +390,224 @@ async def test_bulk_forms() -> None:
         assert sorted([r async for r in results]) == list(range(20))
     assert working.peak <= 3
     assert throttle.statistics().started == 60
+
+
+# --- the start queue: its cost, its order, and no start after a stop -------------------------
+
+
+class Comparisons:
+    """Counts the start queue's comparisons: the work its heap does, whatever the clock says."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        less = _RateWaiter.__lt__
+
+        def counted(a: _RateWaiter, b: _RateWaiter) -> bool:
+            self.count += 1
+            return less(a, b)
+
+        monkeypatch.setattr(_RateWaiter, "__lt__", counted)
+
+
+# A start, and a cancellation, cost O(log n) in the start queue, not O(n): counted in
+# comparisons, so the test says nothing about speed (bench/test_throttle_queue.py measures it).
+async def test_start_queue_is_logarithmic(monkeypatch: pytest.MonkeyPatch) -> None:
+    n, starts = 2000, 10
+    bound = 3 * math.log2(n)  # a heap pop is about log2(n) comparisons; O(n) would be ~n
+    comparisons = Comparisons(monkeypatch)
+    throttle = Throttle(n, max_per_second=1000)
+    started = 0
+    enough = anyio.Event()
+
+    async def noop() -> None:
+        nonlocal started
+        started += 1
+        if started == target:
+            enough.set()
+
+    target = n + 1  # none is enough until every call is queued
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+            for _ in range(n):
+                tg.start_soon(throttle.run, noop)
+            await anyio.wait_all_tasks_blocked()  # every call queued, one sleeping at the head
+            comparisons.count = 0
+            target = started + starts
+            await enough.wait()
+            per_start = comparisons.count / starts
+            comparisons.count = 0
+            waiting = n - started
+            scope.cancel()
+    per_cancel = comparisons.count / waiting
+    assert per_start <= bound
+    assert per_cancel <= bound
+    assert throttle.statistics().in_use == 0
+
+
+# FIFO among equal priorities, with a rate limit, on every backend: the start order is the
+# input's, though trio does not run new tasks in the order they were started.
+async def test_rate_limited_map_starts_in_input_order() -> None:
+    for _ in range(30):
+        starts = StartOrder(Throttle(5, max_per_second=1000))
+        assert await starts.throttle.map(starts.record, range(10)) == list(range(10))
+        assert starts.order == list(range(10))
+
+
+# With a rate limit, the first item failing at once ends map with no other call started:
+# the next start slot is a whole interval away, and the failure cancels every waiting call.
+async def test_first_item_failing_ends_map_with_only_it_started() -> None:
+    async def first_fails(starts: StartOrder, i: int) -> int:
+        await starts.record(i)
+        if i == 0:
+            raise Boom(i)
+        return i
+
+    for _ in range(30):
+        starts = StartOrder(Throttle(5, max_per_second=1000))
+        with pytest.raises(Boom):
+            await starts.throttle.map(partial(first_fails, starts), range(10))
+        assert starts.order == [0]
+
+
+class StopRun:
+    """One stream over a throttle, stopped after ``stop_at`` items; records late starts.
+
+    ``how``: "fail" (item ``stop_at`` raises), "break" (the consumer breaks out after
+    ``stop_at`` + 1 results) or "cancel" (an outer scope is cancelled there instead).
+    """
+
+    def __init__(self, throttle: Throttle, how: str, stop_at: int) -> None:
+        self.throttle = throttle
+        self.how = how
+        self.stop_at = stop_at
+        self.stopped = False
+        #: Items whose work began after the stop.
+        self.late: list[int] = []
+
+    async def work(self, i: int) -> int:
+        if self.stopped:
+            self.late.append(i)
+        await anyio.lowlevel.checkpoint()
+        if self.how == "fail" and i == self.stop_at:
+            self.stopped = True  # the stop: nothing runs between here and the cancellation
+            raise Boom(i)
+        return i
+
+    async def run(self, n: int) -> None:
+        with anyio.CancelScope() as outer:
+            try:
+                async with self.throttle.stream(self.work, range(n)) as results:
+                    seen = 0
+                    async for _ in results:
+                        seen += 1
+                        if self.how != "fail" and seen > self.stop_at:
+                            self.stopped = True
+                            if self.how == "break":
+                                break
+                            outer.cancel()
+                            await anyio.lowlevel.checkpoint()
+            except Boom:
+                pass
+
+
+# Once a stream has stopped (a call failed, the consumer broke out, or an outer scope was
+# cancelled), no call's work begins: the permits the cancelled calls hand back do not start
+# new ones. Checked at the moment of the stop, over many runs, with and without a rate limit;
+# and every permit and start-queue place comes back each time.
+@pytest.mark.parametrize("how", ["fail", "break", "cancel"])
+@pytest.mark.parametrize("rate", [None, 50_000], ids=["no-rate", "rate"])
+async def test_no_call_starts_after_the_stream_stopped(how: str, rate: int | None) -> None:
+    rng = random.Random(f"{how}{rate}")
+    throttle = Throttle(5, max_per_second=rate)
+    for _ in range(200):
+        run = StopRun(throttle, how, stop_at=rng.randrange(12))
+        with anyio.fail_after(5):  # a stalled start queue would hang here
+            await run.run(50)
+        assert run.late == []
+        stats = throttle.statistics()
+        assert (stats.in_use, stats.waiting) == (0, 0)
+        assert throttle._rate_waiters == []  # every place in the start queue given up
+
+
+# Random calls on a rate-limited throttle, some cancelled while they wait (for a permit, for
+# their turn, or asleep at the head of the start queue), and a stream stopped part-way whose
+# calls may be cancelled before their tasks first run: every call not cancelled starts once,
+# and the queues end empty, with every permit home. A stall would show as the timeout.
+@settings(max_examples=30, deadline=None)
+@given(
+    limit=st.integers(1, 4),
+    burst=st.integers(1, 3),
+    calls=st.lists(
+        st.tuples(st.integers(0, 2), st.sampled_from([None, 0.0, 0.0005, 0.001, 0.003])),
+        max_size=25,
+    ),
+    stream_stop=st.integers(0, 8),
+)
+async def test_random_cancellations_never_stall_the_start_queue(
+    limit: int, burst: int, calls: list[tuple[int, float | None]], stream_stop: int
+) -> None:
+    throttle = Throttle(limit, max_per_second=2000, burst=burst)
+    started: list[int] = []
+
+    async def work(i: int) -> None:
+        started.append(i)
+        await anyio.lowlevel.checkpoint()
+
+    async def call(i: int, priority: int, cancel_after: float | None) -> None:
+        with anyio.move_on_after(math.inf if cancel_after is None else cancel_after):
+            await throttle.run(work, i, priority=priority)
+
+    async def stream() -> None:
+        async with throttle.stream(work, range(100, 120), priority=1) as results:
+            seen = 0
+            async for _ in results:
+                seen += 1
+                if seen > stream_stop:
+                    break
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stream)
+            for i, (priority, cancel_after) in enumerate(calls):
+                tg.start_soon(call, i, priority, cancel_after)
+    patient = {i for i, (_, cancel_after) in enumerate(calls) if cancel_after is None}
+    assert patient <= set(started)
+    assert len(started) == len(set(started))  # none twice
+    stats = throttle.statistics()
+    assert (stats.in_use, stats.waiting) == (0, 0)
+    assert (throttle._rate_waiters, throttle._gone_in_queue) == ([], 0)
+    with anyio.fail_after(1):
+        await throttle.run(work, -1)  # the queue still moves
+
+
+# Waiters that leave a queue other than from its head (cancelled, or granted their parent's
+# permit) are skipped lazily, but do not pile up behind a head that stays: both heaps hold at
+# most about twice the calls still waiting.
+async def test_cancelled_waiters_do_not_pile_up() -> None:
+    noop = anyio.lowlevel.checkpoint
+    # The pool: its one permit held, and a patient waiter at the head of its queue.
+    throttle = Throttle(1)
+    async with anyio.create_task_group() as tg:
+        release = await hold_the_permit(throttle, tg)
+        tg.start_soon(partial(throttle.run, noop, priority=10))
+        await anyio.wait_all_tasks_blocked()
+        for _ in range(100):
+            with anyio.move_on_after(0):
+                await throttle.run(noop)
+            assert len(throttle._pool_waiters) <= 2 * throttle.statistics().waiting
+        release.set()
+    assert throttle._pool_waiters == []
+    # The start queue: the next slot a second away, and a patient place at its head.
+    throttle = Throttle(10, max_per_second=1)
+    await throttle.run(noop)
+    with anyio.CancelScope() as patient:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(throttle.run, noop, priority=10))
+            await anyio.wait_all_tasks_blocked()
+            for _ in range(100):
+                with anyio.move_on_after(0):
+                    await throttle.run(noop)
+                assert len(throttle._rate_waiters) <= 2
+            patient.cancel()
+    assert (throttle._rate_waiters, throttle._gone_in_queue) == ([], 0)
+    assert throttle.statistics().in_use == 0
