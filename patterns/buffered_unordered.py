@@ -6,11 +6,7 @@ What it is
     call replaced at once by the next item, results yielded as they complete. Here up to
     ``limit`` long-lived *slots* each take the next item straight from the input: no task per
     item and no channel of items in between. A slot opens only when there is an item for it.
-
-    ``ordered=True`` gives the ``buffered(n)`` form instead: results in input order. A slow
-    item then holds back the ones after it, so finished results wait in a reorder buffer of
-    ``window`` items (started and not yet yielded); the free slots keep working until that
-    buffer is full, and only then wait for the slow one.
+    For results in input order, see ``buffered_ordered``.
 
 When to use it
     You think of the work as a stream (a pipeline stage, an async generator of URLs) and want
@@ -20,8 +16,8 @@ When to use it
 Failure mode
     Pulling faster than you drive. A buffered stream only makes progress while someone drives
     it: a hand-rolled version that *pushes* more than ``limit`` calls before anything awaits
-    the ones in flight deadlocks (the throttler footgun of source article 003). The ordered
-    form has a milder one: one very slow item stalls every slot once its window is full.
+    the ones in flight deadlocks (the throttler footgun of the article on building a reusable
+    throttler).
 
 Cost (measured)
     2.8 µs per item of plumbing at 50,000 items, limit 100 (median of 3, work = one
@@ -34,25 +30,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
-from patterns.core import (
-    Enumerate,
-    InOrder,
-    Items,
-    R,
-    T,
-    Work,
-    checked_source,
-    drain,
-    one_at_a_time,
-    run_in_order,
-    send,
-    supervise,
-)
+from .contract import Items, R, SyncSource, T, Work, checked, drain, fail_fast, run_in_order, send
 
 #: At most ``limit`` calls in flight: one per slot.
 BOUNDED = True
@@ -60,41 +42,11 @@ BOUNDED = True
 
 @asynccontextmanager
 async def stream(
-    work: Work[T, R],
-    items: Items[T],
-    *,
-    limit: int,
-    ordered: bool = False,
-    window: int | None = None,
+    work: Work[T, R], items: Items[T], *, limit: int
 ) -> AsyncIterator[AsyncIterator[R]]:
-    """Keep up to ``limit`` calls in flight; yield results as they complete (or in input order).
-
-    ``window`` (ordered form only, default ``2 * limit``, at least ``limit``) is how many
-    items may be started and not yet yielded.
-    """
-    source = checked_source(work, items, limit)
-    if not isinstance(ordered, bool):
-        raise TypeError(f"ordered must be a bool, got {ordered!r}")
-    if ordered:
-        async with _ordered(work, source, limit, _check_window(window, limit)) as results:
-            yield results
-        return
-    if window is not None:
-        raise ValueError("window applies only to the ordered form (ordered=True)")
-
-    # The slots share one input; `pull` lets them take turns at an async one.
-    async with _slots(work, one_at_a_time(source), limit, source) as results:
-        yield drain(results)
-
-
-@asynccontextmanager
-async def _slots(
-    work: Work[T, R],
-    pull: Callable[[], Awaitable[T]],
-    limit: int,
-    source: AsyncIterator[Any],
-) -> AsyncIterator[MemoryObjectReceiveStream[R]]:
-    """Up to ``limit`` slots, each calling ``work`` on what ``pull`` gives until it runs out."""
+    """Keep up to ``limit`` calls in flight; yield results as they complete."""
+    source = checked(work, items, limit)
+    pull = one_at_a_time(source)
     send_results, receive_results = anyio.create_memory_object_stream[R](limit)
 
     async def open_slots() -> None:
@@ -107,7 +59,7 @@ async def _slots(
                     item = await pull()
                 except StopAsyncIteration:
                     return
-                supervisor.start_soon(slot, item, send_results.clone())
+                group.start_soon(slot, item, send_results.clone())
 
     async def slot(item: T, results_out: MemoryObjectSendStream[R]) -> None:
         async with results_out:
@@ -115,56 +67,43 @@ async def _slots(
                 # Refilling does not pass through the event loop when an item is at hand, so a
                 # cancellation has not reached this slot yet: check first, or a call would
                 # start after a failure or after the consumer left.
-                if supervisor.stopped:
+                if group.cancel_scope.cancel_called:
                     return
-                await send(results_out, await work(item))
+                try:
+                    result = await work(item)
+                except Exception:
+                    # Stop everything now: the task group would notice only once this slot
+                    # has ended, and the other slots would start more calls meanwhile.
+                    group.cancel_scope.cancel()
+                    raise
+                await send(results_out, result)
                 # The slot refills itself: as soon as its call is done, it takes the next item.
                 try:
                     item = await pull()
                 except StopAsyncIteration:
                     return
 
-    async with receive_results, supervise(source) as supervisor:
-        supervisor.start_soon(open_slots)
-        yield receive_results
+    async with receive_results, fail_fast(source) as group:
+        group.start_soon(open_slots)
+        yield drain(receive_results)
 
 
-def _check_window(window: object, limit: int) -> int:
-    if window is None:
-        return 2 * limit
-    if isinstance(window, bool) or not isinstance(window, int):
-        raise TypeError(f"window must be an int >= limit, got {window!r}")
-    if window < limit:
-        raise ValueError(f"window must be >= limit ({limit}), got {window}")
-    return window
+def one_at_a_time(source: AsyncIterator[T]) -> Callable[[], Awaitable[T]]:
+    """A pull function that many slots may call at once.
 
+    Two tasks must never pull from one async generator at once (it raises "already running"),
+    so an async source takes turns under a lock. A plain iterable's next() never waits, so it
+    needs no lock: that saves a lock per item on the common path.
+    """
+    if isinstance(source, SyncSource):
+        return source.__anext__
+    lock = anyio.Lock(fast_acquire=True)
 
-@asynccontextmanager
-async def _ordered(
-    work: Work[T, R], source: AsyncIterator[T], limit: int, window: int
-) -> AsyncIterator[AsyncIterator[R]]:
-    numbered = one_at_a_time(Enumerate(source))
-    # One permit per place in the reorder buffer. An item is pulled only with a permit in
-    # hand, and the consumer gives it back when it yields that item. So the buffer never holds
-    # more than `window` results, however slow the item at its head.
-    room = anyio.Semaphore(window, fast_acquire=True)
+    async def pull() -> T:
+        async with lock:
+            return await source.__anext__()
 
-    async def pull() -> tuple[int, T]:
-        await room.acquire()
-        try:
-            return await numbered()
-        except BaseException:
-            room.release()  # nothing was pulled with it
-            raise
-
-    async def numbered_work(pair: tuple[int, T]) -> tuple[int, R]:
-        index, item = pair
-        return index, await work(item)
-
-    # The same slots as the unordered form, over numbered items; the consumer puts them back
-    # in order, and gives a place back to `room` with each one it yields.
-    async with _slots(numbered_work, pull, limit, source) as results:
-        yield InOrder(results, room)
+    return pull
 
 
 async def run(work: Work[T, R], items: Items[T], *, limit: int) -> list[R]:

@@ -6,7 +6,14 @@ benchmarks) means every entry here. A new recipe registers by adding one line.
 
 from __future__ import annotations
 
-from patterns import buffered_unordered, scatter_gather, semaphore, throttle, worker_pool
+from patterns import (
+    buffered_ordered,
+    buffered_unordered,
+    scatter_gather,
+    semaphore,
+    throttle,
+    worker_pool,
+)
 from patterns.core import Pattern
 
 PATTERNS: dict[str, Pattern] = {
@@ -14,6 +21,7 @@ PATTERNS: dict[str, Pattern] = {
     "worker_pool": worker_pool,
     "semaphore": semaphore,
     "buffered_unordered": buffered_unordered,
+    "buffered_ordered": buffered_ordered,
     "throttle": throttle,
 }
 

@@ -31,18 +31,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
+import anyio.lowlevel
 
-from patterns.core import (
-    Items,
-    R,
-    Supervisor,
-    T,
-    Work,
-    checked_source,
-    drain,
-    run_in_order,
-    supervise,
-)
+from .contract import Items, R, T, Work, checked, drain, fail_fast, run_in_order
 
 #: Starts everything at once; ``limit`` is checked but bounds nothing.
 BOUNDED = False
@@ -54,31 +45,32 @@ async def stream(
 ) -> AsyncIterator[AsyncIterator[R]]:
     """Start a call per item at once; yield results in completion order."""
     # `limit` is checked like everywhere else, then deliberately unused: see "Failure mode".
-    source = checked_source(work, items, limit)
+    source = checked(work, items, limit)
     # An unbounded buffer: no call ever waits for the consumer. That is the pattern, and it is
     # also why its memory grows with the number of items.
     send, receive = anyio.create_memory_object_stream[R](math.inf)
 
     async def call(item: T) -> None:
         try:
-            # Stopped (a failure, or the consumer left) while this task waited to run: start
-            # nothing. Cancellation would reach it only at its first await, inside the call.
-            if not supervisor.stopped:
-                send.send_nowait(await work(item))
-        except Exception as exc:
-            # Fail fast: record the failure and cancel everything, this call's siblings too.
-            supervisor.fail(exc)
+            # Stopped (a failure, the consumer left, an outer cancellation) before this task ran:
+            # start nothing. Cancellation would reach it only at its first await, in the call.
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            send.send_nowait(await work(item))
+        except Exception:
+            # Stop everything now: the task groups would notice only once this task has ended.
+            group.cancel_scope.cancel()
+            raise
 
-    async def scatter(supervisor: Supervisor) -> None:
+    async def scatter() -> None:
         # The send end closes only after the inner task group has awaited the last call;
         # that is what ends the consumer's loop.
-        async with send, supervisor.nested() as calls:
+        async with send, anyio.create_task_group() as calls:
             async for item in source:
                 # A fixed name spares anyio from building one from the function per item.
                 calls.start_soon(call, item, name="scatter_gather call")
 
-    async with receive, supervise() as supervisor:
-        supervisor.start_soon(scatter, supervisor)
+    async with receive, fail_fast(source) as group:
+        group.start_soon(scatter)
         yield drain(receive)
 
 

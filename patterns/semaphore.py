@@ -31,19 +31,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
+import anyio.lowlevel
 
-from patterns.core import (
-    Items,
-    R,
-    Supervisor,
-    T,
-    Work,
-    checked_source,
-    drain,
-    run_in_order,
-    send,
-    supervise,
-)
+from .contract import Items, R, T, Work, checked, drain, fail_fast, run_in_order, send
 
 #: At most ``limit`` calls in flight.
 BOUNDED = True
@@ -54,7 +44,7 @@ async def stream(
     work: Work[T, R], items: Items[T], *, limit: int
 ) -> AsyncIterator[AsyncIterator[R]]:
     """Start a task per item, at most ``limit`` at a time; yield results in completion order."""
-    source = checked_source(work, items, limit)
+    source = checked(work, items, limit)
     permits = anyio.Semaphore(limit)
     # Room for one result per permit: a task hands its result over and ends, and a consumer
     # that falls behind holds up the tasks (and so the spawner) instead of growing a buffer.
@@ -62,20 +52,23 @@ async def stream(
 
     async def call(item: T) -> None:
         try:
-            # Stopped (a failure, or the consumer left) while this task waited to run: start
-            # nothing. Cancellation would reach it only at its first await, inside the call.
-            if not supervisor.stopped:
-                await send(send_results, await work(item))
-        except Exception as exc:
-            # Fail fast: record the failure and cancel everything, this call's siblings too.
-            supervisor.fail(exc)
+            # Stopped (a failure, the consumer left, an outer cancellation) before this task ran:
+            # start nothing. Cancellation would reach it only at its first await, in the call.
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            await send(send_results, await work(item))
+        except Exception:
+            # Stop everything now: the task groups would notice only once this task has ended,
+            # and the spawner would start more calls meanwhile.
+            group.cancel_scope.cancel()
+            raise
         finally:
             # The task itself gives the permit back, when it is done and not before:
             # released around start_soon instead, the limit would bound nothing.
             permits.release()
 
-    async def spawn(supervisor: Supervisor) -> None:
-        async with send_results, supervisor.nested() as calls:
+    async def spawn() -> None:
+        # The result channel closes once the last call has ended: the consumer's loop ends.
+        async with send_results, anyio.create_task_group() as calls:
             async for item in source:
                 # Take a permit *before* starting the task: a task never exists without one,
                 # so tasks alive (and memory) stay at `limit` however long the input.
@@ -88,8 +81,8 @@ async def stream(
                 # A fixed name spares anyio from building one from the function per item.
                 calls.start_soon(call, item, name="semaphore call")
 
-    async with receive_results, supervise() as supervisor:
-        supervisor.start_soon(spawn, supervisor)
+    async with receive_results, fail_fast(source) as group:
+        group.start_soon(spawn)
         yield drain(receive_results)
 
 

@@ -83,23 +83,8 @@ from typing import Any, TypeVarTuple, Unpack
 
 import anyio
 import anyio.lowlevel
-from anyio.streams.memory import MemoryObjectSendStream
 
-from patterns.core import (
-    Enumerate,
-    InOrder,
-    Items,
-    R,
-    T,
-    Work,
-    check_work,
-    checked_source,
-    drain,
-    iterate,
-    run_in_order,
-    send,
-    supervise,
-)
+from .contract import Items, R, T, Work, check_work, checked, drain, fail_fast, run_in_order, send
 
 Ts = TypeVarTuple("Ts")
 
@@ -426,29 +411,17 @@ class Throttle:
 
     @asynccontextmanager
     async def stream(
-        self, work: Work[T, R], items: Items[T], *, ordered: bool = False, priority: int = 0
+        self, work: Work[T, R], items: Items[T], *, priority: int = 0
     ) -> AsyncIterator[AsyncIterator[R]]:
-        """Run ``work`` on every item under this throttle; yield results as they complete
-        (``ordered=True``: in input order, with a reorder window of ``2 * max_concurrency``)."""
-        check_work(work)
-        _check_priority(priority)
-        if not isinstance(ordered, bool):
-            raise TypeError(f"ordered must be a bool, got {ordered!r}")
-        source = iterate(items)
-        numbered = Enumerate(source)
-        window = 2 * self.max_concurrency
-        room = anyio.Semaphore(window, fast_acquire=True) if ordered else None
-        send_results, receive_results = anyio.create_memory_object_stream[tuple[int, R]](
-            self.max_concurrency
-        )
+        """Run ``work`` on every item under this throttle; yield results as they complete.
 
-        async def call(
-            index: int,
-            item: T,
-            lent_by: _Scope | None,
-            place: _RateWaiter | None,
-            out: MemoryObjectSendStream[Any],
-        ) -> None:
+        (For all of them in input order, ``map``.)
+        """
+        source = checked(work, items, self.max_concurrency)
+        _check_priority(priority)
+        send_results, receive_results = anyio.create_memory_object_stream[R](self.max_concurrency)
+
+        async def call(item: T, lent_by: _Scope | None, place: _RateWaiter | None) -> None:
             try:
                 try:
                     # Before anything else: once the stream has stopped (a call failed, the
@@ -460,21 +433,17 @@ class Throttle:
                 except BaseException:
                     self._withdraw(lent_by, place)
                     raise
-                result = await self._lending(lent_by, work, item)
-                await send(out, (index, result) if ordered else result)
-            except Exception as exc:
-                # Fail fast: record the failure and cancel everything, this call's siblings too.
-                supervisor.fail(exc)
+                await send(send_results, await self._lending(lent_by, work, item))
+            except Exception:
+                # Stop everything now: the task groups would notice only once this task has
+                # ended, and the spawner would start more calls meanwhile.
+                group.cancel_scope.cancel()
+                raise
 
         async def spawn() -> None:
-            async with send_results, supervisor.nested() as calls:
-                while True:
-                    if room is not None:
-                        await room.acquire()
-                    try:
-                        index, item = await numbered.__anext__()
-                    except StopAsyncIteration:
-                        return
+            # The result channel closes once the last call has ended: the consumer's loop ends.
+            async with send_results, anyio.create_task_group() as calls:
+                async for item in source:
                     # The permit is taken here, before the task starts, as in the semaphore
                     # recipe: tasks alive stay at the limit however long the input.
                     lent_by = await self._acquire(priority)
@@ -483,19 +452,14 @@ class Throttle:
                     # not the order they were started in (item 4 could start before item 0).
                     place = self._queue_for_start(priority)
                     try:
-                        calls.start_soon(
-                            call, index, item, lent_by, place, send_results, name="throttle call"
-                        )
+                        calls.start_soon(call, item, lent_by, place, name="throttle call")
                     except BaseException:
                         self._withdraw(lent_by, place)  # no task: nobody else would
                         raise
 
-        async with receive_results, supervise(source) as supervisor:
-            supervisor.start_soon(spawn)
-            if room is not None:
-                yield InOrder(receive_results, room)
-            else:
-                yield drain(receive_results)  # type: ignore[arg-type]
+        async with receive_results, fail_fast(source) as group:
+            group.start_soon(spawn)
+            yield drain(receive_results)
 
     async def map(self, work: Work[T, R], items: Items[T], *, priority: int = 0) -> list[R]:
         """Every result, in input order."""
@@ -524,7 +488,7 @@ async def stream(
     work: Work[T, R], items: Items[T], *, limit: int
 ) -> AsyncIterator[AsyncIterator[R]]:
     """A fresh ``Throttle(limit)`` over ``items``; results in completion order."""
-    source = checked_source(work, items, limit)
+    source = checked(work, items, limit)
     async with Throttle(limit).stream(work, source) as results:
         yield results
 

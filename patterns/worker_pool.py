@@ -33,17 +33,7 @@ from contextlib import asynccontextmanager
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from patterns.core import (
-    Items,
-    R,
-    T,
-    Work,
-    checked_source,
-    drain,
-    run_in_order,
-    send,
-    supervise,
-)
+from .contract import Items, R, T, Work, checked, drain, fail_fast, run_in_order, send
 
 #: At most ``limit`` calls in flight: one per worker.
 BOUNDED = True
@@ -54,7 +44,7 @@ async def stream(
     work: Work[T, R], items: Items[T], *, limit: int
 ) -> AsyncIterator[AsyncIterator[R]]:
     """Run up to ``limit`` workers over a shared channel; yield results in completion order."""
-    source = checked_source(work, items, limit)
+    source = checked(work, items, limit)
     # The work channel holds up to `limit` items, as an asyncio.Queue(limit) would: the feeder
     # fills it in bursts instead of waking for every item, and a worker that frees up finds
     # its next item waiting. Unbuffered, each item costs the feeder a trip through the event
@@ -76,7 +66,7 @@ async def stream(
                 # A worker starts only when there is an item for it: a limit of 10,000 over
                 # three items starts three workers, not 10,000.
                 if workers < limit:
-                    supervisor.start_soon(worker, receive_items.clone(), send_results.clone())
+                    group.start_soon(worker, receive_items.clone(), send_results.clone())
                     workers += 1
                 try:
                     await send(send_items, item)
@@ -93,12 +83,19 @@ async def stream(
                 # Taking the next item does not pass through the event loop when one is
                 # waiting, so a cancellation has not reached this worker yet: check first, or
                 # a call would start after a failure or after the consumer left.
-                if supervisor.stopped:
+                if group.cancel_scope.cancel_called:
                     return
-                await send(results_out, await work(item))
+                try:
+                    result = await work(item)
+                except Exception:
+                    # Stop everything now: the task group would notice only once this task
+                    # has ended, and the other workers would start more calls meanwhile.
+                    group.cancel_scope.cancel()
+                    raise
+                await send(results_out, result)
 
-    async with receive_results, supervise(source) as supervisor:
-        supervisor.start_soon(feed)
+    async with receive_results, fail_fast(source) as group:
+        group.start_soon(feed)
         yield drain(receive_results)
 
 

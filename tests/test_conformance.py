@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patterns import Outcome, Pattern, collect_errors
-from patterns.buffered_unordered import stream as buffered_stream
+from patterns.buffered_ordered import stream as ordered_stream
 
 from .spy import Boom, Spy, consume, expected, task_ids
 
@@ -206,8 +206,8 @@ class _Late:
         return item
 
 
-# No call starts once the stream has stopped: after a failure, or after the consumer leaves.
-@pytest.mark.parametrize("how", ["failure", "break"])
+# No call starts once the stream has stopped: after a failure, a break, or an outer cancellation.
+@pytest.mark.parametrize("how", ["failure", "break", "cancel"])
 async def test_no_call_starts_after_the_stream_stops(pattern: Pattern, how: str) -> None:
     late_runs = []
     for run in range(RACE_RUNS):
@@ -216,11 +216,18 @@ async def test_no_call_starts_after_the_stream_stops(pattern: Pattern, how: str)
             with pytest.raises(Boom):
                 await pattern.run(late.work, range(40), limit=5)
         else:
-            async with pattern.stream(late.work, range(40), limit=5) as results:
-                async for result in results:
-                    if result >= 10:
-                        late.stopped = True
-                        break
+            with anyio.CancelScope() as outer:
+                async with pattern.stream(late.work, range(40), limit=5) as results:
+                    try:
+                        async for result in results:
+                            if result >= 10 and how == "break":
+                                late.stopped = True
+                                break
+                            if result >= 10:
+                                outer.cancel()  # reaches the consumer at its next wait...
+                    except anyio.get_cancelled_exc_class():
+                        late.stopped = True  # ...and from here it leaves the block
+                        raise
         if late.late:
             late_runs.append((run, late.late))
     assert late_runs == [], f"(run, calls started late) over {RACE_RUNS} runs"
@@ -388,8 +395,8 @@ async def test_random_workloads(
 # The ordered form yields in input order, and stays within its limit.
 async def test_buffered_ordered_yields_input_order() -> None:
     spy = Spy()
-    async with buffered_stream(
-        spy.work(lambda i: 0.001 * ((i * 5) % 4)), range(30), limit=4, ordered=True
+    async with ordered_stream(
+        spy.work(lambda i: 0.001 * ((i * 5) % 4)), range(30), limit=4
     ) as results:
         got = [r async for r in results]
     assert got == expected(30)
@@ -399,8 +406,8 @@ async def test_buffered_ordered_yields_input_order() -> None:
 # The ordered form's reorder window: a slow head item holds back at most `window` started items.
 async def test_buffered_ordered_window_bounds_the_buffer() -> None:
     spy = Spy()
-    async with buffered_stream(
-        spy.work(lambda i: 0.05 if i == 0 else 0.0), spy.items(100), limit=3, ordered=True, window=6
+    async with ordered_stream(
+        spy.work(lambda i: 0.05 if i == 0 else 0.0), spy.items(100), limit=3, window=6
     ) as results:
         first = await anext(results)
         # While item 0 was slow, the other slots went on only until the window was full.
@@ -412,11 +419,8 @@ async def test_buffered_ordered_window_bounds_the_buffer() -> None:
 async def test_buffered_ordered_bad_arguments() -> None:
     spy = Spy()
     with pytest.raises(ValueError, match="window"):
-        async with buffered_stream(spy.work(), range(3), limit=4, ordered=True, window=2):
+        async with ordered_stream(spy.work(), range(3), limit=4, window=2):
             pass  # pragma: no cover
-    with pytest.raises(ValueError, match="window"):
-        async with buffered_stream(spy.work(), range(3), limit=4, window=8):
-            pass  # pragma: no cover
-    with pytest.raises(TypeError, match="ordered"):
-        async with buffered_stream(spy.work(), range(3), limit=4, ordered="yes"):  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="window"):
+        async with ordered_stream(spy.work(), range(3), limit=4, window="8"):  # type: ignore[arg-type]
             pass  # pragma: no cover

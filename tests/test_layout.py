@@ -1,5 +1,5 @@
-"""The layout is the architecture: recipes stand on anyio and the core alone; nothing imports
-upward, so a recipe can be copied out with core.py and nothing else."""
+"""The layout is the architecture: recipes stand on anyio and contract.py alone; nothing imports
+upward, so a recipe can be copied out with contract.py beside it and nothing else."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from patterns import PATTERNS
 PACKAGE = Path(__file__).parent.parent / "patterns"
 # Each module, and the package modules it may import; lower layers never import higher ones.
 ALLOWED = {
-    "core": set(),
+    # The one helper a recipe may import: copied beside it, it needs only anyio.
+    "contract": set(),
+    "core": {"contract"},
     "workload": set(),
     "probe": {"core"},
     "registry": {"core", *PATTERNS},
@@ -42,7 +44,8 @@ ALLOWED = {
     },
     "__main__": {"cli"},
     "__init__": {"core", "registry"},
-    **{name: {"core"} for name in PATTERNS},
+    # A recipe imports the contract helper, relatively, and nothing else of the package.
+    **{name: {"contract"} for name in PATTERNS},
 }
 THIRD_PARTY = {"anyio", "rich"}
 # Optional packages a module may import where it needs them (the benchmark floors and peers).
@@ -55,8 +58,10 @@ def imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-            if node.module == "patterns":
+            # `from .contract import x` in the package is `patterns.contract`.
+            module = f"patterns.{node.module}" if node.level == 1 else node.module
+            names.add(module)
+            if module == "patterns":
                 names |= {f"patterns.{alias.name}" for alias in node.names}
     return names
 
@@ -78,7 +83,7 @@ def test_imports_point_down(module: str) -> None:
         if top == "patterns":
             if rest:
                 assert rest.split(".")[0] in ALLOWED[module], f"{module} imports {name}"
-        elif module.startswith("footguns/") or module in {"core", *PATTERNS}:
+        elif module.startswith("footguns/") or module in {"contract", "core", *PATTERNS}:
             assert top == "anyio" or top in sys.stdlib_module_names or top == "__future__", name
         else:
             allowed = THIRD_PARTY | OPTIONAL.get(module, set())
@@ -91,3 +96,14 @@ def test_recipe_docstrings(name: str) -> None:
     doc = PATTERNS[name].__doc__ or ""
     for heading in ("What it is", "When to use it", "Failure mode", "Cost (measured)"):
         assert f"\n{heading}\n" in doc, f"{name} lacks {heading!r}"
+
+
+# A recipe reaches its helper by a relative import, so that the two files work side by side in
+# any package of the reader's; and the helper stays small enough to read (at most 150 lines).
+@pytest.mark.parametrize("name", list(PATTERNS))
+def test_recipes_import_their_helper_relatively(name: str) -> None:
+    tree = ast.parse((PACKAGE / f"{name}.py").read_text())
+    froms = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert [(n.level, n.module) for n in froms if n.level] == [(1, "contract")]
+    assert not [n.module for n in froms if (n.module or "").startswith("patterns")]
+    assert len((PACKAGE / "contract.py").read_text().splitlines()) <= 150

@@ -1,0 +1,49 @@
+"""Copy it and it works: each recipe, with contract.py beside it, in a package of the reader's.
+
+Each recipe and the one helper it may import are copied into a fresh package outside the
+project; in a fresh process, where `import patterns` is made impossible, the copy must keep the
+contract on every backend (tests/copied_recipe.py says which promises).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from patterns import PATTERNS
+
+PACKAGE = Path(__file__).parent.parent / "patterns"
+CHECK = Path(__file__).parent / "copied_recipe.py"
+
+
+@pytest.fixture(scope="module")
+def reader_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A reader's project with every recipe copied into its own package, as a reader would."""
+    root = tmp_path_factory.mktemp("reader_project")
+    app = root / "reader_app"
+    app.mkdir()
+    (app / "__init__.py").write_text("")
+    for name in [*PATTERNS, "contract"]:
+        shutil.copy(PACKAGE / f"{name}.py", app / f"{name}.py")
+    shutil.copy(CHECK, root / CHECK.name)
+    return root
+
+
+# A recipe copied with its helper, and nothing else, keeps the contract on every backend.
+@pytest.mark.parametrize("name", list(PATTERNS))
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop", "trio"])
+def test_copied_recipe_keeps_the_contract(reader_project: Path, name: str, backend: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, CHECK.name, f"reader_app.{name}", backend],
+        cwd=reader_project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == f"reader_app.{name} on {backend}: ok"
