@@ -38,6 +38,7 @@ Protocol
 from __future__ import annotations
 
 import errno
+import itertools
 import math
 import os
 import socket
@@ -324,20 +325,25 @@ class Server:
         raise BadRequest(reason)
 
     async def _echo(self, stream: SocketStream) -> None:
-        reader = BufferedByteReceiveStream(stream)
+        pending = b""  # the start of a line whose end has not come yet
+        began = anyio.current_time()  # when that line began
         while True:
-            # Every wait for the client has a deadline: a silent client cannot hold a slot.
-            with anyio.fail_after(self.idle_timeout):
+            # Every wait for the client has a deadline, and a line must be whole within it:
+            # a silent client, or one that drips a line a byte at a time, cannot hold a slot.
+            with anyio.fail_after(began + self.idle_timeout - anyio.current_time()):
                 try:
-                    line = await reader.receive_until(b"\n", self.max_line)
-                except anyio.IncompleteRead:
+                    chunk = await stream.receive()
+                except anyio.EndOfStream:
                     return
-                except anyio.DelimiterNotFound:
-                    line = b"x" * (self.max_line + 1)
-            if len(line) > self.max_line:
-                # receive_until() returns a longer line when it arrives in one read: check here.
+            *lines, pending = (pending + chunk).split(b"\n")
+            whole = list(itertools.takewhile(lambda line: len(line) <= self.max_line, lines))
+            if whole:
+                # The whole lines of a read go back in one send: a client that sends a
+                # million empty lines costs the server a send per read, not one per line.
+                await self._send(stream, b"\n".join(whole) + b"\n")
+                began = anyio.current_time()
+            if len(whole) < len(lines) or len(pending) > self.max_line:
                 await self._refuse(stream, "line too long")
-            await self._send(stream, line + b"\n")
 
 
 async def _until_reset(reader: BufferedByteReceiveStream, stream: SocketStream) -> None:
