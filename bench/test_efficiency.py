@@ -44,5 +44,7 @@ def test_efficiency(
     ideal = ideal_makespan(workload.latencies(), scale.limit if impl.bounded else len(items))
     results.makespan[impl.name, backend] = (makespan, ideal)
     benchmark.extra_info["efficiency"] = ideal / makespan
-    # A makespan below the ideal would mean the measurement, not the pattern, is wrong.
-    assert makespan >= ideal * 0.99
+    # A makespan below the ideal would mean the measurement, not the pattern, is wrong; but
+    # uvloop rounds timer delays to whole milliseconds, so a sleep may end early, which at the
+    # tiny scale's few-millisecond makespans is more than 1% (2.86 ms against 2.99 ms seen).
+    assert makespan >= ideal * 0.99 - 0.001
