@@ -24,19 +24,9 @@ from patterns import threads_vs_async
 from patterns.server import Counts
 from patterns.threads_vs_async import Result
 
+from .test_cli import run
+
 FAST = ["--items", "6", "--latency", "0.001", "0.002", "--limit", "2"]
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    from patterns.cli import main
-
-    status = main(
-        list(argv),
-        console=Console(file=out, width=200),
-        err_console=Console(file=err, width=200),
-    )
-    return status, out.getvalue(), err.getvalue()
 
 
 def one_line(err: str) -> str:
@@ -44,6 +34,14 @@ def one_line(err: str) -> str:
     assert len(lines) == 1, err
     assert "Traceback" not in err
     return lines[0]
+
+
+def assert_refused(argv: list[str], message: str) -> None:
+    """Misuse: exit status 2, nothing on stdout, one line on stderr saying ``message``."""
+    status, out, err = run(*argv)
+    assert status == 2
+    assert out == ""
+    assert message in one_line(err)
 
 
 @pytest.fixture
@@ -496,10 +494,7 @@ def test_serve_cannot_listen_process(busy_port: int) -> None:
     ],
 )
 def test_options_a_command_does_not_take(argv: list[str], message: str) -> None:
-    status, out, err = run(*argv)
-    assert status == 2
-    assert out == ""
-    assert message in one_line(err)
+    assert_refused(argv, message)
 
 
 # Values no run could use are refused at once.
@@ -515,10 +510,7 @@ def test_options_a_command_does_not_take(argv: list[str], message: str) -> None:
     ],
 )
 def test_values_out_of_range(argv: list[str], message: str) -> None:
-    status, out, err = run(*argv)
-    assert status == 2
-    assert out == ""
-    assert message in one_line(err)
+    assert_refused(argv, message)
 
 
 # --workload tcp: every call in flight is a socket on both ends, in this one process; a run
