@@ -17,10 +17,10 @@ Failure mode
     errors, but it bounds nothing: the peak concurrency is the number of items.
 
 Cost (measured)
-    59 µs per item of plumbing at 50,000 items (median of 3, work = one ``sleep(0)``, asyncio,
+    57 µs per item of plumbing at 50,000 items (median of 3, work = one ``sleep(0)``, asyncio,
     2 cores; ``pytest bench --benchmark-only``). Almost all of it is anyio starting 50,000 tasks
-    at once: a bare anyio task group doing the same costs 53 µs, ``asyncio.gather`` 17.5 µs.
-    Memory grows with the input: 443 MiB at 100,000 items. It wins only on makespan, by running
+    at once: a bare anyio task group doing the same costs 56 µs, ``asyncio.gather`` 17 µs.
+    Memory grows with the input: 441 MiB at 100,000 items. It wins only on makespan, by running
     everything at once: on the default workload 1.4 s against 5.0 s for the bounded patterns.
 """
 

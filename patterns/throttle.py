@@ -51,9 +51,9 @@ Failure mode
     own recursion limit (about 400 levels here).
 
 Cost (measured)
-    24 µs per item of plumbing at 50,000 items, limit 100 (median of 3, work = one
+    20 µs per item of plumbing at 50,000 items, limit 100 (median of 3, work = one
     ``sleep(0)``, asyncio, 2 cores; ``pytest bench --benchmark-only``): a task start per item,
-    like the semaphore recipe (20 µs), plus the permit's scope. Nesting costs a context-variable
+    like the semaphore recipe (17 µs), plus the permit's scope. Nesting costs a context-variable
     copy per call; a nested call that finds its parent's permit free takes it without waiting.
     The check for cancellation before each call starts (see Stopping) adds up to about 1 µs
     per item on asyncio (17.4 and 17.6 µs per item without it, 17.8 and 18.7 with it, in
@@ -463,8 +463,7 @@ class Throttle:
 
     async def map(self, work: Work[T, R], items: Items[T], *, priority: int = 0) -> list[R]:
         """Every result, in input order."""
-        check_work(work)
-        stream = _bound_stream(self, priority)
+        stream = _bound_stream(self, priority)  # run_in_order checks `work` before anything
         return await run_in_order(stream, work, items, limit=self.max_concurrency)
 
 
