@@ -3,8 +3,9 @@
 *Floors* are the same job written directly, as a careful engineer would without this cookbook:
 a raw asyncio queue pool, a raw asyncio TaskGroup + Semaphore, ``asyncio.gather``, a bare anyio
 task group, the textbook anyio Semaphore spawner, anyio's CapacityLimiter-per-task idiom, and a
-plain trio memory-channel pool. *Peers* are the libraries users would pick instead: aiometer and
-aiostream (the ``bench`` extra; without it they are skipped, and said to be).
+plain trio memory-channel pool. *Peers* are what users would pick instead: anyio's own
+``anyio.amap`` (unbounded, anyio 4.16 on), aiometer and aiostream (the ``bench`` extra; without
+it they are skipped, and said to be).
 
 Three scenarios, each a function here, used both by ``bench/`` (pytest-benchmark) and by
 ``python -m patterns bench`` (one summary table):
@@ -190,6 +191,11 @@ async def trio_channel_pool(work: Work, items: Sequence[Any], limit: int) -> Non
 # --- peers ----------------------------------------------------------------------------------
 
 
+async def anyio_amap(work: Work, items: Sequence[Any], limit: int) -> None:
+    """anyio.amap (anyio 4.16): a task per item, all at once, results in input order."""
+    await anyio.amap(work, items)
+
+
 async def aiometer_amap(work: Work, items: Sequence[Any], limit: int) -> None:
     """aiometer.amap with max_at_once (it needs a sequence: it takes len() of its input)."""
     import aiometer
@@ -223,6 +229,12 @@ def implementations() -> list[Impl]:
         Impl("textbook anyio Semaphore spawner", "floor", anyio_semaphore_spawner),
         Impl("anyio CapacityLimiter per task", "floor", anyio_capacity_limiter, lazy=False),
         Impl("raw trio channel pool", "floor", trio_channel_pool, frozenset({"trio"})),
+        # anyio's own unbounded map, from anyio 4.16 on (older versions have no row).
+        *(
+            [Impl("anyio.amap", "peer", anyio_amap, bounded=False, lazy=False)]
+            if hasattr(anyio, "amap")
+            else []
+        ),
         Impl("aiometer.amap", "peer", aiometer_amap, package="aiometer"),
         Impl("aiostream map", "peer", aiostream_map, ASYNCIO_ONLY, package="aiostream"),
         Impl(PROBED, "probe", _probed("worker_pool"), ASYNCIO_ONLY),

@@ -1,5 +1,32 @@
 """Ordered buffered stream: calls in flight as in the buffered stream, results in input order.
 
+Items flow input → up to ``limit`` slots → reorder buffer (at most ``window`` started and
+not yet yielded) → your ``async for``, in input order.
+
+```python
+import random
+
+import anyio
+
+from patterns import buffered_ordered  # copied: from yourapp import buffered_ordered
+
+urls = [f"https://example.com/{n}" for n in range(20)]
+
+
+async def fetch(url: str) -> str:
+    await anyio.sleep(random.uniform(0.01, 0.05))  # stands in for a network call
+    return f"<html of {url}>"
+
+
+async def main() -> None:
+    async with buffered_ordered.stream(fetch, urls, limit=5, window=10) as pages:
+        async for page in pages:  # in input order, whatever order the calls finish in
+            print(page)
+
+
+anyio.run(main)
+```
+
 What it is
     The shape of futures' ``buffered(n)`` in Rust: up to ``limit`` long-lived slots each take
     the next item as soon as their call ends, and the results come out in the order of the
@@ -24,6 +51,27 @@ Cost (measured)
     ``sleep(0)``, asyncio, 2 cores; ``pytest bench --benchmark-only``): 1.4 µs more than the
     unordered form, for the reorder buffer's dict entry and semaphore release per item. 0.8 MiB
     at a million items.
+
+Beside the textbook version
+    The textbook way to get ordered results with a bound is batches: ``gather`` ``limit``
+    calls, wait for all of them, start the next batch (below). Every batch waits for its
+    slowest call while the other slots sit idle; this recipe refills a slot as soon as its call
+    ends and waits only once ``window`` results are held back. On the default workload (20
+    calls of 0.5–1.5 s, limit 5) batches take 5.49 s where this recipe takes 5.00 s, the
+    ideal; on 200 heavy-tailed calls at limit 10, batches take 53.9 s against an ideal of
+    23.9 s (both computed from the seeded latencies).
+
+```python
+async def textbook_batches(work, items, limit):
+    results = []
+    for start in range(0, len(items), limit):
+        batch = items[start : start + limit]
+        results += await anyio.gather(*(work(item) for item in batch))
+    return results
+
+
+print(len(anyio.run(textbook_batches, fetch, urls, 5)), "pages in batches")
+```
 """
 
 from __future__ import annotations

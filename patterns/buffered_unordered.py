@@ -1,5 +1,32 @@
 """Buffered stream: a bounded number of calls in flight, each refilled from the input as it ends.
 
+Items flow input → up to ``limit`` slots, each pulling the next item as its call ends →
+result channel → your ``async for``.
+
+```python
+import random
+
+import anyio
+
+from patterns import buffered_unordered  # copied: from yourapp import buffered_unordered
+
+urls = [f"https://example.com/{n}" for n in range(20)]
+
+
+async def fetch(url: str) -> str:
+    await anyio.sleep(random.uniform(0.01, 0.05))  # stands in for a network call
+    return f"<html of {url}>"
+
+
+async def main() -> None:
+    async with buffered_unordered.stream(fetch, urls, limit=5) as pages:
+        async for page in pages:  # in the order the calls finish
+            print(page)
+
+
+anyio.run(main)
+```
+
 What it is
     The shape of futures' ``buffer_unordered(n)`` in Rust and of aiostream's ``map(...,
     task_limit=n)``: a stream of calls of which at most ``limit`` are running, each finished
@@ -24,6 +51,37 @@ Cost (measured)
     ``sleep(0)``, asyncio, 2 cores; ``pytest bench --benchmark-only``): the cheapest recipe
     here, level with a raw asyncio.Queue pool (1.9 µs), because no task and no channel hop is
     spent per item. 0.8 MiB at a million items.
+
+Beside the textbook version
+    Python's textbook has no buffered stream: the nearest is a task per item behind a
+    semaphore (below: asyncio's TaskGroup + Semaphore, the benchmark's floor, 4.1 µs per
+    item). This recipe keeps ``limit`` long-lived slots instead, each pulling its next item
+    itself, so it starts no task per item (1.9 µs), yields results as they come, and runs on
+    trio too.
+
+```python
+import asyncio
+
+
+async def textbook_bounded(work, items, limit):
+    permits = asyncio.Semaphore(limit)
+
+    async def call(item):
+        try:
+            return await work(item)
+        finally:
+            permits.release()
+
+    async with asyncio.TaskGroup() as tg:
+        tasks = []
+        for item in items:
+            await permits.acquire()
+            tasks.append(tg.create_task(call(item)))
+    return [task.result() for task in tasks]
+
+
+print(len(asyncio.run(textbook_bounded(fetch, urls, 5))), "pages")
+```
 """
 
 from __future__ import annotations

@@ -528,6 +528,9 @@ def _main(
     elif command == "compare":
         console.print(comparison_table(reports, serial_report(workload, args.backend)))
         _print(console, compare_sentence(reports))
+        fast = fast_calls_sentence(reports)
+        if fast is not None:
+            _print(console, fast)
     else:
         console.print(report_table(reports[0]))
         _print(console, reports[0].sentence())
@@ -1120,6 +1123,48 @@ def compare_sentence(reports: Sequence[Report]) -> str:
         if not r.bounded
     ]
     return "; ".join(parts) + "."
+
+
+#: Calls shorter than this per call in flight are fast enough for the event loop's own work per
+#: call (measured at 2 to 60 µs per pattern and backend, the README's chooser) to cost a share
+#: of the ideal; above it, that work is noise next to the call.
+PLUMBING_MATTERS_S = 100e-6
+#: The share of the ideal below which a bounded pattern is not keeping up with its calls.
+KEEPS_UP = 0.9
+
+
+def fast_calls_sentence(reports: Sequence[Report]) -> str | None:
+    """When calls are fast and a bounded pattern falls below 90% of the ideal: why, and what
+    to use instead (the pattern of this run that came closest). None when that is not so."""
+    bounded = [r for r in reports if r.bounded and r.items and r.efficiency is not None]
+    if not bounded:
+        return None
+    first = bounded[0]
+    per_call = first.serial_s / first.items
+    if per_call >= first.limit * PLUMBING_MATTERS_S:
+        return None
+    slow = sorted((r for r in bounded if (r.efficiency or 0) < KEEPS_UP), key=_efficiency)
+    if not slow:
+        return None
+    best = max(bounded, key=_efficiency)
+    others = [r for r in slow if r is not best]
+    text = f"At {per_call * 1e3:.2g} ms a call and {first.limit} in flight, the event loop's "
+    text += "own work per call is no longer noise"
+    if others:
+        figures = [f"{r.pattern} {_efficiency(r):.0%}" for r in others]
+        text += f": {figures[0]} of the ideal" + "".join(f", {f}" for f in figures[1:])
+    if _efficiency(best) >= KEEPS_UP:
+        text += f"; {best.pattern} costs less per call and reached {_efficiency(best):.0%}"
+        text += ": use it for calls this fast"
+    else:
+        text += f"; even {best.pattern}, the cheapest here, reached {_efficiency(best):.0%}"
+        text += ": the event loop is the bottleneck, and a lower limit would give about the "
+        text += "same throughput"
+    return text + "."
+
+
+def _efficiency(report: Report) -> float:
+    return report.efficiency or 0.0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,5 +1,32 @@
 """Scatter/gather: start every call at once, collect the results as they come back.
 
+Items flow input → one task per item, all started at once → result channel → your
+``async for`` (or ``run``, a list in input order).
+
+```python
+import random
+
+import anyio
+
+from patterns import scatter_gather  # copied: from yourapp import scatter_gather
+
+urls = [f"https://example.com/{n}" for n in range(20)]
+
+
+async def fetch(url: str) -> str:
+    await anyio.sleep(random.uniform(0.01, 0.05))  # stands in for a network call
+    return f"<html of {url}>"
+
+
+async def main() -> None:
+    # No bound: limit is checked, then ignored. Fine for 20 calls, not for a million.
+    pages = await scatter_gather.run(fetch, urls, limit=len(urls))
+    print(len(pages), "pages, in input order:", pages[0])
+
+
+anyio.run(main)
+```
+
 What it is
     One task per item, all started immediately; results are gathered as each call ends. It is
     ``asyncio.gather`` / ``join_all`` written with a task group, and the unbounded baseline the
@@ -22,6 +49,21 @@ Cost (measured)
     at once: a bare anyio task group doing the same costs 56 µs, ``asyncio.gather`` 17 µs.
     Memory grows with the input: 441 MiB at 100,000 items. It wins only on makespan, by running
     everything at once: on the default workload 1.4 s against 5.0 s for the bounded patterns.
+
+Beside the textbook version
+    ``asyncio.gather(*(fetch(u) for u in urls))`` is the textbook version, and anyio 4.16 has
+    its own: ``await anyio.amap(fetch, urls)`` (a list in input order), ``await
+    anyio.gather(fetch(a), fetch(b))`` (a tuple), and ``async with anyio.as_completed(*calls)
+    as done`` (task handles as they finish). All four are unbounded like this recipe, take the
+    whole input at once (a generator is drained before the first call), and report a failure
+    as an ExceptionGroup (anyio's) or let the other calls run on (``asyncio.gather``). Use
+    them for a handful of calls of different kinds; this recipe adds the cookbook's contract
+    (the failure itself, a stream, a swap for a bounded recipe that changes no call site).
+
+```python
+anyio_pages = anyio.run(anyio.amap, fetch, urls)
+print(len(anyio_pages), "pages from anyio.amap")
+```
 """
 
 from __future__ import annotations

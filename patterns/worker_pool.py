@@ -1,5 +1,32 @@
 """Worker pool: a fixed crew of workers takes items from one shared channel until it closes.
 
+Items flow feeder → work channel (room for ``limit``) → up to ``limit`` workers → result
+channel → your ``async for``.
+
+```python
+import random
+
+import anyio
+
+from patterns import worker_pool  # copied: from yourapp import worker_pool
+
+urls = [f"https://example.com/{n}" for n in range(20)]
+
+
+async def fetch(url: str) -> str:
+    await anyio.sleep(random.uniform(0.01, 0.05))  # stands in for a network call
+    return f"<html of {url}>"
+
+
+async def main() -> None:
+    async with worker_pool.stream(fetch, urls, limit=5) as pages:
+        async for page in pages:  # in the order the calls finish
+            print(page)
+
+
+anyio.run(main)
+```
+
 What it is
     A feeder sends the items into a channel; up to ``limit`` workers each hold a clone of its
     receiving end and take the next item as soon as they are free; results come back over a
@@ -23,6 +50,37 @@ Cost (measured)
     2.2 µs per item of plumbing at 50,000 items, limit 100 (median of 3, work = one
     ``sleep(0)``, asyncio, 2 cores; ``pytest bench --benchmark-only``): 1.15x a raw
     asyncio.Queue pool (1.9 µs), a tenth of aiometer (21 µs). 0.9 MiB at a million items.
+
+Beside the textbook version
+    The pool every asyncio tutorial writes (below, the benchmark's floor) is as fast, but it
+    hands back a list only at the end, raises an ExceptionGroup, stops at an item that is
+    ``None``, starts ``limit`` workers for three items and runs on asyncio only; this recipe
+    streams results, raises the failure itself and runs on trio too, for 0.3 µs more per item.
+
+```python
+import asyncio
+
+
+async def textbook_pool(work, items, limit):
+    queue = asyncio.Queue(limit)
+    results = []
+
+    async def worker():
+        while (item := await queue.get()) is not None:
+            results.append(await work(item))
+
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(limit):
+            tg.create_task(worker())
+        for item in items:
+            await queue.put(item)
+        for _ in range(limit):
+            await queue.put(None)  # one "no more" per worker
+    return results
+
+
+print(len(asyncio.run(textbook_pool(fetch, urls, 5))), "pages")
+```
 """
 
 from __future__ import annotations

@@ -7,13 +7,16 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from patterns import PATTERNS
-from patterns.cli import _progress, main
+from patterns.cli import _progress, fast_calls_sentence, main
+from patterns.harness import Report, measure
+from patterns.workload import Workload
 
 FAST = ["--items", "12", "--latency", "0.001", "0.003", "--limit", "3"]
 
@@ -64,6 +67,71 @@ def test_compare_table() -> None:
     assert "serial (derived)" in out
     assert "Bounded to 3 at a time, " in out
     assert "scatter_gather ran 12 at once" in out
+
+
+def _reports(latency: float, limit: int, efficiencies: dict[str, float]) -> list[Report]:
+    """Real reports of a tiny run, given the efficiencies of the case to read aloud."""
+    workload = Workload(items=limit * 2, low=latency, high=latency)
+    report = measure("worker_pool", Workload(items=4, low=0.001, high=0.001), limit=2)
+    return [
+        replace(
+            report,
+            pattern=name,
+            efficiency=eff,
+            limit=limit,
+            items=workload.items,
+            serial_s=latency * workload.items,
+            workload=workload,
+        )
+        for name, eff in efficiencies.items()
+    ]
+
+
+# Fast calls: a bounded pattern under 90% of the ideal is named, with the one that kept up.
+def test_fast_calls_sentence_names_the_cheaper_pattern() -> None:
+    reports = _reports(0.002, 100, {"semaphore": 0.35, "throttle": 0.33, "worker_pool": 0.92})
+    sentence = fast_calls_sentence(reports)
+    assert sentence == (
+        "At 2 ms a call and 100 in flight, the event loop's own work per call is no longer "
+        "noise: throttle 33% of the ideal, semaphore 35%; worker_pool costs less per call and "
+        "reached 92%: use it for calls this fast."
+    )
+
+
+# When none keeps up, the sentence says the loop is the bottleneck instead of naming a winner.
+def test_fast_calls_sentence_when_none_keeps_up() -> None:
+    sentence = fast_calls_sentence(_reports(0.002, 100, {"semaphore": 0.4, "worker_pool": 0.6}))
+    assert sentence is not None
+    assert "semaphore 40% of the ideal; even worker_pool, the cheapest here, reached 60%" in (
+        sentence
+    )
+    assert "the event loop is the bottleneck" in sentence
+
+
+# Slow calls, or every pattern at 90% or more: the plumbing is noise, and nothing is said.
+@pytest.mark.parametrize(
+    ("latency", "limit", "efficiency"), [(1.0, 5, 0.5), (0.002, 100, 0.95), (0.02, 100, 0.5)]
+)
+def test_fast_calls_sentence_is_quiet_otherwise(
+    latency: float, limit: int, efficiency: float
+) -> None:
+    reports = _reports(latency, limit, {"semaphore": efficiency, "worker_pool": efficiency})
+    assert fast_calls_sentence(reports) is None
+
+
+# compare on fast calls says it exactly when a bounded pattern fell below 90% of the ideal.
+def test_compare_on_fast_calls() -> None:
+    argv = ["compare", "--items", "2000", "--latency", "0.001", "0.003", "--limit", "100"]
+    status, out, _ = run(*argv)
+    assert status == 0
+    # The table's rows: pattern, time, efficiency, ...; scatter_gather is unbounded.
+    rows = [line.split("│") for line in out.splitlines() if line.startswith("│")]
+    efficiency = {row[1].strip(): float(row[3].strip(" %")) / 100 for row in rows}
+    assert set(efficiency) == {*PATTERNS, "serial (derived)"}
+    bounded = [e for name, e in efficiency.items() if name in PATTERNS and PATTERNS[name].BOUNDED]
+    said = "the event loop's own work per call is no longer noise" in out
+    if all(abs(e - 0.9) > 0.001 for e in bounded):  # the table rounds to 0.1%
+        assert said == any(e < 0.9 for e in bounded), out
 
 
 # --json prints only JSON: a list of report objects with the documented keys.

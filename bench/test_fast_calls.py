@@ -1,0 +1,206 @@
+"""Scenario 5, fast calls: when the plumbing is no longer noise next to the call.
+
+One event loop does all the plumbing for the ``limit`` calls in flight: starting a call,
+waking it when its wait ends, handing its result over. When ``limit`` calls' worth of that
+cost approaches the call's own latency, the loop itself becomes the bottleneck and efficiency
+(the ideal makespan over the measured one) falls, whatever the limit says.
+
+Two parts, on asyncio, uvloop and trio, each bounded pattern beside the raw pool for that
+backend (an asyncio.Queue pool, a trio memory-channel pool) and aiometer:
+
+1. **fast calls**: 20,000 calls of 1–3 ms (uniform, seed 0), limit 100, median of 3: the
+   efficiency a reader gets for a fast database or cache call.
+2. **break-even**: a ladder of fixed call latencies at limit 100, from 0.5 ms up, each rung
+   with as many calls as fill 0.25 s of ideal makespan (0.5 ms: 50,000 calls; 50 ms: 500),
+   median of 3. The ladder stops at the first rung that reaches 90% of the ideal: the shortest
+   call latency at which the pattern still keeps up. The first rung's makespan over its calls
+   is the cost per call when the loop is the bottleneck; the rule it predicts (90% reached at
+   ``limit × cost / 0.9``) is printed beside what was measured.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from patterns.benchmarks import SCALES, Impl, Scale, implementations, time_efficiency_once
+from patterns.harness import ideal_makespan
+from patterns.registry import PATTERNS
+from patterns.workload import Workload
+
+from .conftest import EXTRA_SUMMARIES, median_seconds
+from .test_overhead import _skip_if_missing
+
+BACKENDS = ("asyncio", "uvloop", "trio")
+#: The efficiency a pattern must reach for its calls to count as keeping up.
+KEEPS_UP = 0.9
+
+
+@dataclass(frozen=True)
+class FastScale:
+    items: int
+    latency: tuple[float, float]
+    limit: int
+    #: the ladder's fixed call latencies, shortest first, and the ideal makespan of each rung
+    rungs: tuple[float, ...]
+    rung_ideal_s: float
+    rounds: int
+
+
+FAST_SCALES = {
+    "full": FastScale(
+        20_000, (0.001, 0.003), 100, (0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.02, 0.05), 0.25, 3
+    ),
+    # Seconds in all: the scenario runs in the test suite, so it cannot rot.
+    "tiny": FastScale(300, (0.001, 0.003), 100, (0.0005, 0.005), 0.01, 1),
+}
+
+
+def fast_scale(scale: Scale) -> FastScale:
+    return FAST_SCALES["full" if scale == SCALES["full"] else "tiny"]
+
+
+def _contestants() -> list[Impl]:
+    bounded = {name for name, pattern in PATTERNS.items() if pattern.BOUNDED}
+    wanted = {"raw asyncio queue pool", "raw trio channel pool", "aiometer.amap"}
+    return [i for i in implementations() if i.name in bounded or i.name in wanted]
+
+
+CASES = [
+    pytest.param(impl, backend, id=f"{backend}-{impl.name}")
+    for backend in BACKENDS
+    for impl in _contestants()
+    if backend in impl.backends
+]
+
+
+@dataclass(frozen=True)
+class Rung:
+    latency_s: float
+    calls: int
+    ideal_s: float
+    makespan_s: float
+
+    @property
+    def efficiency(self) -> float:
+        return self.ideal_s / self.makespan_s
+
+
+@dataclass
+class Ladder:
+    rungs: list[Rung]
+
+    @property
+    def cost_us(self) -> float:
+        """Seconds per call on the first (shortest) rung: what the loop spends per call there."""
+        first = self.rungs[0]
+        return first.makespan_s / first.calls * 1e6
+
+    @property
+    def keeps_up_at_s(self) -> float | None:
+        last = self.rungs[-1]
+        return last.latency_s if last.efficiency >= KEEPS_UP else None
+
+    def keeps_up_text(self, rungs: tuple[float, ...]) -> str:
+        """Where 90% was first reached: "≤0.5 ms", "1–2 ms" (between two rungs), ">50 ms"."""
+        reached = self.keeps_up_at_s
+        if reached is None:
+            return f">{rungs[-1] * 1e3:g} ms"
+        if len(self.rungs) == 1:
+            return f"≤{reached * 1e3:g} ms"
+        return f"{self.rungs[-2].latency_s * 1e3:g}–{reached * 1e3:g} ms"
+
+
+#: (backend, name) -> efficiency on the fast calls, and the break-even ladder.
+FAST: dict[tuple[str, str], float] = {}
+LADDERS: dict[tuple[str, str], Ladder] = {}
+_SCALE: list[FastScale] = []
+
+
+# 20,000 calls of 1–3 ms at limit 100: the efficiency each implementation reaches.
+@pytest.mark.parametrize(("impl", "backend"), CASES)
+def test_fast_calls(benchmark: Any, impl: Impl, backend: str, scale: Scale) -> None:
+    _skip_if_missing(impl)
+    fast = fast_scale(scale)
+    _SCALE[:] = [fast]
+    workload = Workload(fast.items, *fast.latency, seed=0)
+    items = list(workload)
+    benchmark.group = (
+        f"fast calls: {fast.items:,} calls of {fast.latency[0] * 1e3:g}–"
+        f"{fast.latency[1] * 1e3:g} ms, limit {fast.limit}, {backend}"
+    )
+    makespan = median_seconds(
+        benchmark, lambda: time_efficiency_once(impl, items, fast.limit, backend), fast.rounds
+    )
+    ideal = ideal_makespan(workload.latencies(), fast.limit)
+    FAST[backend, impl.name] = ideal / makespan
+    benchmark.extra_info["efficiency"] = ideal / makespan
+    # Below the ideal, the measurement would be wrong (uvloop rounds timers to whole ms).
+    assert makespan >= ideal * 0.99 - 0.001
+
+
+# The shortest fixed call latency at which the implementation reaches 90% of the ideal.
+@pytest.mark.parametrize(("impl", "backend"), CASES)
+def test_break_even(benchmark: Any, impl: Impl, backend: str, scale: Scale) -> None:
+    _skip_if_missing(impl)
+    fast = fast_scale(scale)
+    benchmark.group = f"break-even ladder: fixed latencies, limit {fast.limit}, {backend}"
+    ladder = Ladder([])
+
+    def climb() -> None:
+        ladder.rungs.clear()
+        for latency in fast.rungs:
+            calls = round(fast.rung_ideal_s * fast.limit / latency)
+            items = list(Workload(calls, latency, latency, seed=0))
+            makespan = statistics.median(
+                time_efficiency_once(impl, items, fast.limit, backend) for _ in range(fast.rounds)
+            )
+            ideal = ideal_makespan([latency] * calls, fast.limit)
+            ladder.rungs.append(Rung(latency, calls, ideal, makespan))
+            if ladder.rungs[-1].efficiency >= KEEPS_UP:
+                return
+
+    benchmark.pedantic(climb, rounds=1, iterations=1, warmup_rounds=0)
+    LADDERS[backend, impl.name] = ladder
+    benchmark.extra_info["keeps_up_at_ms"] = (
+        None if ladder.keeps_up_at_s is None else ladder.keeps_up_at_s * 1e3
+    )
+    benchmark.extra_info["cost_us"] = ladder.cost_us
+    assert ladder.rungs, "the ladder ran no rung"
+    # Above the ideal, the measurement would be wrong (uvloop rounds timers to whole ms).
+    assert all(r.makespan_s >= r.ideal_s * 0.99 - 0.001 for r in ladder.rungs), ladder.rungs
+
+
+def summary_lines() -> list[str]:
+    """Per backend and implementation: the fast-call efficiency, the cost, the break-even."""
+    if not (FAST or LADDERS) or not _SCALE:
+        return []
+    fast = _SCALE[0]
+    lines = [
+        f"efficiency at {fast.items:,} calls of {fast.latency[0] * 1e3:g}–"
+        f"{fast.latency[1] * 1e3:g} ms, limit {fast.limit}; loop cost per call at "
+        f"{fast.rungs[0] * 1e3:g} ms; shortest latency reaching {KEEPS_UP:.0%} "
+        f"(measured, and predicted as limit × cost / {KEEPS_UP:g})"
+    ]
+    for backend in BACKENDS:
+        for impl in _contestants():
+            key = (backend, impl.name)
+            if key not in FAST and key not in LADDERS:
+                continue
+            efficiency = FAST.get(key)
+            ladder = LADDERS.get(key)
+            text = f"  {backend:8} {impl.name:24}"
+            text += f" fast calls {efficiency:6.1%}" if efficiency is not None else " " * 17
+            if ladder is not None:
+                predicted = fast.limit * ladder.cost_us / KEEPS_UP / 1e3
+                text += f"   cost {ladder.cost_us:6.1f} µs/call"
+                text += f"   90% at {ladder.keeps_up_text(fast.rungs):>10}"
+                text += f" (predicted {predicted:.2g} ms)"
+            lines.append(text)
+    return lines
+
+
+EXTRA_SUMMARIES.append(("fast calls", summary_lines))

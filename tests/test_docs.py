@@ -1,0 +1,142 @@
+"""The code a reader copies runs: every recipe page's examples and every README code block.
+
+Sybil finds the ```python blocks in the README and in the recipes' module docstrings; the
+blocks of one page run in order in one namespace, as a reader pasting them into one file
+would. They are linted as that one file too (examples are code, not exempt from the rules).
+The README's shell blocks are checked as far as they can be without running them: every
+``python -m patterns`` command parses, and every extra installed exists.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from sybil import Sybil
+from sybil.parsers.markdown import CodeBlockParser, PythonCodeBlockParser
+
+from patterns import PATTERNS
+from patterns.cli import build_parser
+
+ROOT = Path(__file__).parent.parent
+README = ROOT / "README.md"
+RECIPES = [ROOT / "patterns" / f"{name}.py" for name in PATTERNS]
+PAGES = [README, *RECIPES]
+PYTHON = Sybil(parsers=[PythonCodeBlockParser()])
+
+
+def page_id(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def python_blocks(path: Path) -> list[str]:
+    return [str(example.parsed) for example in PYTHON.parse(path)]
+
+
+# Every block of the page runs, top to bottom, without an error, and prints what it did.
+@pytest.mark.parametrize("path", PAGES, ids=page_id)
+def test_examples_run(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    examples = list(PYTHON.parse(path))
+    assert examples, f"{page_id(path)} has no python example"
+    for example in examples:
+        example.evaluate()
+    assert capsys.readouterr().out.strip(), f"{page_id(path)}'s examples printed nothing"
+
+
+# A recipe page opens with its shortest complete use: a main() run by anyio.run, near the top.
+@pytest.mark.parametrize("path", RECIPES, ids=page_id)
+def test_recipe_page_opens_with_a_short_complete_example(path: Path) -> None:
+    first = next(iter(PYTHON.parse(path)))
+    assert first.line <= 8, f"the first example starts at line {first.line}"
+    code = str(first.parsed)
+    assert "async def main() -> None:" in code
+    assert code.rstrip().endswith("anyio.run(main)")
+    lines = [line for line in code.splitlines() if line.strip()]
+    assert len(lines) <= 20, f"{len(lines)} non-blank lines: not the shortest use"
+
+
+# Each recipe page says how it differs from the textbook version of its pattern.
+@pytest.mark.parametrize("path", RECIPES, ids=page_id)
+def test_recipe_page_compares_itself_with_the_textbook_version(path: Path) -> None:
+    doc = path.read_text()
+    assert "\nBeside the textbook version\n" in doc
+
+
+# The blocks of a page, as one file, pass the project's own lint and format rules.
+@pytest.mark.parametrize("path", PAGES, ids=page_id)
+def test_examples_pass_lint(path: Path) -> None:
+    ruff = [sys.executable, "-m", "ruff"]
+    # One file made of the page's blocks: imports come block by block, so not all at the top.
+    source = "\n\n".join(python_blocks(path))
+    name = f"{path.stem}_examples.py"
+    check = subprocess.run(
+        [*ruff, "check", "--extend-ignore", "E402", "--stdin-filename", name, "-"],
+        input=source,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    for block in python_blocks(path):
+        fmt = subprocess.run(
+            [*ruff, "format", "--diff", "--stdin-filename", name, "-"],
+            input=block,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def shell_lines() -> list[str]:
+    lines: list[str] = []
+
+    def collect(example: object) -> None:
+        lines.extend(str(example.parsed).splitlines())  # type: ignore[attr-defined]
+
+    shell = Sybil(parsers=[CodeBlockParser(language="sh", evaluator=collect)])
+    for example in shell.parse(README):
+        example.evaluate()
+    return lines
+
+
+def commands(pattern: str) -> list[list[str]]:
+    """The arguments after ``pattern`` in each shell command of the README."""
+    found = []
+    for line in shell_lines():
+        for part in line.split("&&"):
+            words = shlex.split(part, comments=True)
+            cut = len(pattern.split())
+            for i in range(len(words) - cut + 1):
+                if words[i : i + cut] == pattern.split():
+                    found.append(words[i + cut :])
+    return found
+
+
+# Every `python -m patterns ...` the README shows is accepted by the command line's parser.
+def test_readme_commands_parse() -> None:
+    found = commands("-m patterns")
+    assert len(found) >= 7
+    parser = build_parser()
+    for argv in found:
+        args = parser.parse_args(argv)  # argparse exits 2 on an option it does not know
+        assert args.command, argv
+
+
+# Every extra the README installs is declared in pyproject.toml.
+def test_readme_extras_exist() -> None:
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    wanted = {
+        match
+        for line in shell_lines()
+        for match in re.findall(r"pip install -e '\.\[(\w+)\]'", line)
+    }
+    assert wanted >= {"test", "bench", "notebook"}
+    assert wanted <= set(extras)
