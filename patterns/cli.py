@@ -1158,8 +1158,8 @@ def fast_calls_sentence(reports: Sequence[Report]) -> str | None:
         text += ": use it for calls this fast"
     else:
         text += f"; even {best.pattern}, the cheapest here, reached {_efficiency(best):.0%}"
-        text += ": the event loop is the bottleneck, and a lower limit would give about the "
-        text += "same throughput"
+        text += ": at this latency the event loop itself is the bottleneck (and its timers, "
+        text += "which wake a simulated call up to a millisecond late)"
     return text + "."
 
 

@@ -105,7 +105,7 @@ def test_fast_calls_sentence_when_none_keeps_up() -> None:
     assert "semaphore 40% of the ideal; even worker_pool, the cheapest here, reached 60%" in (
         sentence
     )
-    assert "the event loop is the bottleneck" in sentence
+    assert "the event loop itself is the bottleneck" in sentence
 
 
 # Slow calls, or every pattern at 90% or more: the plumbing is noise, and nothing is said.
