@@ -25,12 +25,14 @@ backend (an asyncio.Queue pool, a trio memory-channel pool) and aiometer:
 from __future__ import annotations
 
 import statistics
+import time
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import pytest
 
-from patterns.benchmarks import SCALES, Impl, Scale, implementations, time_efficiency_once
+from patterns.benchmarks import SCALES, Impl, Scale, implementations, run_on, time_efficiency_once
 from patterns.harness import ideal_makespan
 from patterns.registry import PATTERNS
 from patterns.workload import Workload
@@ -184,9 +186,42 @@ def test_break_even(benchmark: Any, impl: Impl, backend: str, scale: Scale) -> N
     assert all(r.makespan_s >= r.ideal_s * 0.99 - 0.001 for r in ladder.rungs), ladder.rungs
 
 
+#: backend -> mean seconds an idle sleep of 1–3.2 ms ended late
+LATENESS: dict[str, float] = {}
+
+
+async def _idle_lateness(sleeps: int) -> float:
+    late = []
+    for i in range(sleeps):
+        delay = 0.001 + (i % 7) * 0.00037  # 1 to 3.2 ms, not whole milliseconds
+        start = time.perf_counter()
+        await anyio.sleep(delay)
+        late.append(time.perf_counter() - start - delay)
+    return statistics.mean(late)
+
+
+# How late the event loop wakes one idle sleeper: a floor under every pattern's efficiency.
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_timer_lateness(benchmark: Any, backend: str, scale: Scale) -> None:
+    sleeps = 200 if scale == SCALES["full"] else 10
+    _SCALE[:] = [fast_scale(scale)]
+    benchmark.group = f"timer lateness: {sleeps} idle sleeps of 1–3.2 ms"
+    lateness: list[float] = []
+    benchmark.pedantic(
+        lambda: lateness.append(run_on(backend, lambda: _idle_lateness(sleeps))),
+        rounds=1,
+        iterations=1,
+        warmup_rounds=0,
+    )
+    LATENESS[backend] = lateness[0]
+    benchmark.extra_info["mean_lateness_ms"] = lateness[0] * 1e3
+    # A sleep never ends early by more than uvloop's rounding to whole milliseconds.
+    assert lateness[0] > -0.001
+
+
 def summary_lines() -> list[str]:
     """Per backend and implementation: fast-call efficiency, cost per call, break-even."""
-    if not (FAST or LADDERS) or not _SCALE:
+    if not (FAST or LADDERS or LATENESS) or not _SCALE:
         return []
     fast = _SCALE[0]
     lines = [
@@ -215,6 +250,12 @@ def summary_lines() -> list[str]:
                     of_raw = ladder.text(ladder.first_reaching(KEEPS_UP, raw), fast.rungs)
                     text += f"   90% of raw {of_raw:>10}"
             lines.append(text)
+    if LATENESS:
+        lines.append(
+            "  an idle sleep ends late by "
+            + ", ".join(f"{ms * 1e3:.2f} ms on {b}" for b, ms in LATENESS.items())
+            + " on average: no pattern can beat that"
+        )
     return lines
 
 

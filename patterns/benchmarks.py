@@ -369,7 +369,7 @@ class Scale:
 
 
 SCALES = {
-    # The sizes: about 7 minutes on 2 cores with the peers installed.
+    # The sizes: about 10 minutes on 2 cores with the peers installed.
     "full": Scale(50_000, 10_000, 1_000_000, 100_000, 100, (0.010, 0.030), 3),
     # Seconds: keeps every scenario running in the test suite, so none can rot unnoticed.
     "tiny": Scale(300, 60, 3_000, 1_000, 10, (0.001, 0.003), 1),

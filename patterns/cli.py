@@ -1126,8 +1126,8 @@ def compare_sentence(reports: Sequence[Report]) -> str:
 
 
 #: Calls shorter than this per call in flight are fast enough for the event loop's own work per
-#: call (measured at 2 to 60 µs per pattern and backend, the README's chooser) to cost a share
-#: of the ideal; above it, that work is noise next to the call.
+#: call (measured at 6 to 111 µs per pattern and backend: the README's "Fast calls") to cost a
+#: share of the ideal; above it, that work is noise next to the call.
 PLUMBING_MATTERS_S = 100e-6
 #: The share of the ideal below which a bounded pattern is not keeping up with its calls.
 KEEPS_UP = 0.9

@@ -7,12 +7,15 @@ contract on every backend (tests/copied_recipe.py says which promises).
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from sybil import Sybil
+from sybil.parsers.markdown import PythonCodeBlockParser
 
 from patterns import PATTERNS
 
@@ -47,3 +50,29 @@ def test_copied_recipe_keeps_the_contract(reader_project: Path, name: str, backe
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == f"reader_app.{name} on {backend}: ok"
+
+
+# A recipe page's opening example runs against the copy, its import pointed at the reader's
+# package as the comment on that line says ("copied: from yourapp import ...").
+@pytest.mark.parametrize("name", list(PATTERNS))
+def test_copied_recipe_runs_its_page_example(reader_project: Path, name: str) -> None:
+    first = next(iter(Sybil(parsers=[PythonCodeBlockParser()]).parse(PACKAGE / f"{name}.py")))
+    example, changed = re.subn(
+        r"^from patterns(\.\w+)? import (.+?)  # copied: from yourapp(\.\w+)? import .+$",
+        r"from reader_app\1 import \2",
+        str(first.parsed),
+        flags=re.MULTILINE,
+    )
+    assert changed == 1, "the example's import line does not say how to import the copy"
+    script = reader_project / f"example_{name}.py"
+    script.write_text('import sys\n\nsys.modules["patterns"] = None\n' + example)
+    proc = subprocess.run(
+        [sys.executable, script.name],
+        cwd=reader_project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -113,6 +114,30 @@ async def test_echo_line_limit() -> None:
         async with anyio.create_task_group() as tg:
             _, port = await tg.start(server.serve)
             assert await ask(port, send=b"x" * 64 + b"\n") == b"error: line too long\n"
+            server.shutdown()
+
+
+# Echo answers every whole line before a long one, even across reads, then refuses.
+@pytest.mark.parametrize(
+    ("pieces", "answer"),
+    [
+        ([b"a" * 16 + b"\n"], b"a" * 16 + b"\n"),  # exactly max_line: fine
+        ([b"ab\ncd\n" + b"x" * 17 + b"\nef\n"], b"ab\ncd\nerror: line too long\n"),
+        ([b"ab\nc", b"d\n"], b"ab\ncd\n"),  # a line whole only on the second read
+        ([b"ab\n" + b"y" * 10, b"y" * 10], b"ab\nerror: line too long\n"),  # long across reads
+    ],
+)
+async def test_echo_lines_across_reads(pieces: list[bytes], answer: bytes) -> None:
+    server = Server(port=0, mode="echo", idle_timeout=0.3, max_line=16)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            _, port = await tg.start(server.serve)
+            async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+                for piece in pieces:
+                    await stream.send(piece)
+                    await anyio.sleep(0.05)  # a read of its own
+                await stream.send_eof()
+                assert await read_all(stream) == answer
             server.shutdown()
 
 
@@ -262,9 +287,10 @@ async def test_client_that_never_reads_times_out() -> None:
         async with anyio.create_task_group() as tg:
             _, port = await tg.start(server.serve)
             async with await anyio.connect_tcp("127.0.0.1", port) as stream:
-                with anyio.move_on_after(0.5):
+                with anyio.move_on_after(0.5), contextlib.suppress(anyio.BrokenResourceError):
                     while True:  # the server's answers pile up in the socket buffers
                         await stream.send(b"y" * 60 + b"\n" * 1000)
+                # (Cut off already, if the server's send to us timed out within the 0.5 s.)
                 # Now it only sits there, connected: the server's send waits, then gives up.
                 while not server.counts.timed_out:  # noqa: ASYNC110 - polling a counter
                     await anyio.sleep(0.01)
