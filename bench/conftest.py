@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from patterns.benchmarks import (
+from .scenarios import (
     SCALES,
     Results,
     Scale,

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from patterns.benchmarks import Results, Scale, implementations, time_efficiency_once
 from patterns.harness import ideal_makespan
 from patterns.workload import Workload
 
 from .conftest import median_seconds
+from .scenarios import Results, Scale, implementations, time_efficiency_once
 from .test_overhead import _skip_if_missing
 
 CASES = [

@@ -32,12 +32,12 @@ from typing import Any
 import anyio
 import pytest
 
-from patterns.benchmarks import SCALES, Impl, Scale, implementations, run_on, time_efficiency_once
 from patterns.harness import ideal_makespan
 from patterns.registry import PATTERNS
 from patterns.workload import Workload
 
 from .conftest import EXTRA_SUMMARIES, median_seconds
+from .scenarios import SCALES, Impl, Scale, implementations, run_on, time_efficiency_once
 from .test_overhead import _skip_if_missing
 
 BACKENDS = ("asyncio", "uvloop", "trio")

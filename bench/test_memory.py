@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from patterns.benchmarks import Results, Scale, implementations, memory
-
+from .scenarios import Results, Scale, implementations, memory
 from .test_overhead import _skip_if_missing
 
 ASYNCIO = [

@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from patterns.benchmarks import Results, Scale, implementations, time_once
-
 from .conftest import median_seconds
+from .scenarios import Results, Scale, implementations, time_once
 
 ASYNCIO = [pytest.param(i, id=i.name) for i in implementations() if "asyncio" in i.backends]
 

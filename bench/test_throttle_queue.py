@@ -25,10 +25,10 @@ from typing import Any
 import anyio
 import pytest
 
-from patterns.benchmarks import SCALES, Scale, Target, run_on
 from patterns.throttle import Throttle
 
 from .conftest import EXTRA_SUMMARIES
+from .scenarios import SCALES, Scale, Target, run_on
 
 BACKENDS = ["asyncio", "uvloop", "trio"]
 RATE = 1000  # starts per second

@@ -47,15 +47,13 @@ def assert_refused(argv: list[str], message: str) -> None:
 @pytest.fixture
 def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any run of a pattern, footgun, benchmark or exhibit fails the test: checks come first."""
-    import patterns.benchmarks
     import patterns.cli
 
     def ran(*args: object, **kwargs: object) -> Any:
         raise AssertionError("the work ran before the arguments were checked")
 
-    for name in ("compare", "measure", "_run_on"):
+    for name in ("compare", "measure", "_run_on", "run_suite"):
         monkeypatch.setattr(patterns.cli, name, ran)
-    monkeypatch.setattr(patterns.benchmarks, "run_all", ran)
     monkeypatch.setattr(threads_vs_async, "measure", ran)
 
 
@@ -194,19 +192,47 @@ def test_output_check_leaves_no_file(tmp_path: Path) -> None:
     assert not target.exists()
 
 
-# bench: the results first, then the write; a failed write is one line and exit status 1.
-@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
-def test_bench_write_fails_after_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import patterns.benchmarks as benchmarks
+# bench runs pytest-benchmark's suite in bench/, the same one developers run, with its options.
+@pytest.mark.parametrize("output", [None, "out.json"])
+def test_bench_runs_the_pytest_suite(
+    output: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import patterns.cli
 
-    monkeypatch.setattr(benchmarks, "run_all", lambda scale, **_: benchmarks.Results(scale))
-    target = tmp_path / "full.json"
-    target.symlink_to("/dev/full")
-    status, out, err = run("bench", "--scale", "tiny", "--output", str(target))
-    assert status == 1
-    assert "targets are judged on a full-size run only" in out
-    assert "Results written" not in out
-    assert "cannot write the results to" in one_line(err)
+    seen: list[tuple[list[str], Path]] = []
+
+    def run_suite(argv: list[str], cwd: Path) -> int:
+        seen.append((argv, cwd))
+        return 0
+
+    monkeypatch.setattr(patterns.cli, "run_suite", run_suite)
+    argv = ["bench", "--scale", "tiny"]
+    if output is not None:
+        argv += ["--output", str(tmp_path / output)]
+    status, out, err = run(*argv)
+    assert (status, out, err) == (0, "", "")
+    [(command, cwd)] = seen
+    assert command[1:3] == ["-m", "pytest"]
+    assert Path(command[3]) == cwd / "bench"
+    assert {"--benchmark-only", "--bench-scale=tiny"} <= set(command)
+    wanted = [] if output is None else [f"--benchmark-json={tmp_path / output}"]
+    assert [arg for arg in command if arg.startswith("--benchmark-json")] == wanted
+
+
+# A failing benchmark run is exit status 1, its own output having said why.
+def test_bench_failure_is_status_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    import patterns.cli
+
+    monkeypatch.setattr(patterns.cli, "run_suite", lambda argv, cwd: 3)
+    assert run("bench", "--scale", "tiny")[0] == 1
+
+
+# Without bench/ (an install from a wheel), bench says where the benchmarks are, in one line.
+def test_bench_without_the_suite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import patterns.cli
+
+    monkeypatch.setattr(patterns.cli, "__file__", str(tmp_path / "patterns" / "cli.py"))
+    assert_refused(["bench"], "the benchmarks live in bench/ of a clone")
 
 
 # threads-vs-async --items: at least 1, at most the documented cap, and what the open-files
@@ -479,6 +505,7 @@ def test_serve_cannot_listen_process(busy_port: int) -> None:
         (["serve", "--json"], "argument --json: serve does not take it"),
         (["serve", "--items", "3"], "argument --items: serve does not take it"),
         (["bench", "--backend", "trio"], "argument --backend: bench does not take it"),
+        (["bench", "--json"], "argument --json: bench does not take it"),
         (["compare", "--port", "80"], "argument --port: compare does not take it"),
         (["semaphore", "--output", "x.json"], "argument --output: semaphore does not take it"),
         (

@@ -23,10 +23,8 @@ ALLOWED = {
     "server": set(),
     "threads_vs_async": {"probe", "server"},
     "harness": {"core", "probe", "registry", "server", "workload"},
-    "benchmarks": {"harness", "probe", "registry", "workload"},
     "plots": {"harness"},
     "cli": {
-        "benchmarks",
         "footguns",
         "harness",
         "plots",
@@ -48,8 +46,8 @@ ALLOWED = {
     **{name: {"contract"} for name in PATTERNS},
 }
 THIRD_PARTY = {"anyio", "rich"}
-# Optional packages a module may import where it needs them (the benchmark floors and peers).
-OPTIONAL = {"benchmarks": {"trio", "aiometer", "aiostream"}, "plots": {"matplotlib"}}
+# Optional packages a module may import where it needs them.
+OPTIONAL = {"plots": {"matplotlib"}}
 
 
 def imports(path: Path) -> set[str]:

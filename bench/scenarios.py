@@ -7,13 +7,16 @@ plain trio memory-channel pool. *Peers* are what users would pick instead: anyio
 ``anyio.amap`` (unbounded, anyio 4.16 on), aiometer and aiostream (the ``bench`` extra; without
 it they are skipped, and said to be).
 
-Three scenarios, each a function here, used both by ``bench/`` (pytest-benchmark) and by
-``python -m patterns bench`` (one summary table):
+The scenarios' building blocks, driven by pytest-benchmark alone (the ``test_*.py`` files
+beside this one); ``python -m patterns bench`` runs that same suite:
 
-1. :func:`overhead`: the work is one ``sleep(0)``; what each implementation costs per item,
-   and its fixed cost (a run of one item).
-2. :func:`efficiency`: seeded latencies; makespan against the ideal, on each backend.
-3. :func:`memory`: a long generator consumed in a fresh process; growth of the peak RSS.
+1. overhead (:func:`time_once`): the work is one ``sleep(0)``; what each implementation costs
+   per item, and its fixed cost (a run of one item).
+2. efficiency (:func:`time_efficiency_once`): seeded latencies; makespan against the ideal.
+3. memory (:func:`memory`): a long generator consumed in a fresh process; peak RSS growth.
+
+The targets (:func:`targets`) are the project's own acceptance figures, judged in the summary
+of a full-size run for its developers.
 """
 
 from __future__ import annotations
@@ -21,23 +24,23 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any, Literal
 
 import anyio
 import anyio.lowlevel
 from rich.table import Table
 
-from patterns.harness import check_backend, ideal_makespan
+from patterns.harness import check_backend
 from patterns.probe import Probe, peak_rss_kib
 from patterns.registry import PATTERNS
-from patterns.workload import Item, Workload, do_work
+from patterns.workload import Item, do_work
 
 Work = Callable[[Any], Coroutine[Any, Any, Any]]
 Runner = Callable[[Work, Sequence[Any], int], Awaitable[None]]
@@ -313,11 +316,20 @@ class Memory:
         return (self.peak_kib - self.baseline_kib) / 1024
 
 
+#: The directory above bench/, from which ``python -m bench.scenarios`` finds this module.
+ROOT = Path(__file__).resolve().parent.parent
+
+
 def memory(impl: Impl, n: int, limit: int, timeout: float = 600) -> Memory:
     """Run ``impl`` over ``n`` items with zero work in a fresh process; its peak RSS growth."""
-    command = [sys.executable, "-m", "patterns.benchmarks", "memory-child", impl.name, str(n)]
+    command = [sys.executable, "-m", "bench.scenarios", "memory-child", impl.name, str(n)]
     proc = subprocess.run(
-        [*command, str(limit)], capture_output=True, text=True, timeout=timeout, check=True
+        [*command, str(limit)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+        cwd=ROOT,
     )
     data = json.loads(proc.stdout)
     return Memory(impl.name, impl.kind, n, data["baseline_kib"], data["peak_kib"])
@@ -537,57 +549,15 @@ def gap_lines(results: Results) -> list[str]:
 
 
 def target_lines(results: Results) -> list[str]:
-    """One line per target: met or not, with the figure (judged at full scale only)."""
+    """One line per development target: met or not yet, with the figure (full scale only)."""
     if results.scale != SCALES["full"]:
-        return ["targets are judged on a full-size run only (python -m patterns bench)"]
-    lines = []
+        return ["the project's targets are judged on a full-size run only"]
+    lines = ["the project's own targets (acceptance figures for its developers):"]
     for t in targets(results):
         sign = "≤" if t.sense == "max" else "≥"
-        verdict = "met" if t.met else "MISSED"
-        lines.append(f"{verdict:>6}  {t.what}: {t.measured:.2f} (target {sign} {t.bound:g})")
+        verdict = "met" if t.met else "not yet"
+        lines.append(f"{verdict:>8}  {t.what}: {t.measured:.2f} (target {sign} {t.bound:g})")
     return lines
-
-
-def run_all(
-    scale: Scale,
-    *,
-    backends: Sequence[str] = ("asyncio", "uvloop", "trio"),
-    scenarios: Sequence[str] = ("overhead", "efficiency", "memory"),
-    on_step: Callable[[str], None] = lambda step: None,
-) -> Results:
-    """Every scenario at ``scale``, every available implementation; for the command line."""
-    results = Results(scale)
-    for impl in selected():
-        results.kinds[impl.name] = impl.kind
-    if "overhead" in scenarios:
-        for impl in selected(backend="asyncio"):
-            on_step(f"overhead: {impl.name}")
-            results.fixed_s[impl.name] = statistics.median(
-                time_once(impl, 1, scale.limit) for _ in range(max(5, scale.rounds))
-            )
-            results.overhead_s[impl.name] = statistics.median(
-                time_once(impl, scale.overhead_items, scale.limit) for _ in range(scale.rounds)
-            )
-    if "efficiency" in scenarios:
-        workload = Workload(scale.efficiency_items, *scale.latency, seed=0)
-        items = list(workload)
-        for backend in backends:
-            check_backend(backend)
-            for impl in selected(backend=backend, overhead_only=False):
-                on_step(f"efficiency on {backend}: {impl.name}")
-                slots = scale.limit if impl.bounded else len(items)
-                ideal = ideal_makespan(workload.latencies(), slots)
-                makespan = statistics.median(
-                    time_efficiency_once(impl, items, scale.limit, backend)
-                    for _ in range(scale.rounds)
-                )
-                results.makespan[impl.name, backend] = (makespan, ideal)
-    if "memory" in scenarios:
-        for impl in selected(backend="asyncio", overhead_only=False):
-            on_step(f"memory: {impl.name}")
-            n = scale.memory_items if impl.lazy else scale.eager_memory_items
-            results.memory[impl.name] = memory(impl, n, scale.limit)
-    return results
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["memory-child"]:
