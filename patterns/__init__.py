@@ -21,8 +21,12 @@ if TYPE_CHECKING:
     from patterns.core import Outcome, Pattern, collect_errors
     from patterns.registry import PATTERNS, get_pattern
 
+    # The distribution's version, from its installed metadata (pyproject.toml is the one place
+    # it is written). Outside an install, reading it raises importlib.metadata's
+    # PackageNotFoundError rather than reporting a made-up version.
+    __version__: str
+
 __all__ = ["PATTERNS", "Outcome", "Pattern", "collect_errors", "get_pattern"]
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
@@ -36,4 +40,10 @@ def __getattr__(name: str) -> Any:
         from patterns import registry
 
         return getattr(registry, name)
+    if name == "__version__":
+        from importlib.metadata import version
+
+        # Kept, so that the metadata is read once.
+        globals()["__version__"] = found = version("concurrency-patterns-cookbook")
+        return found
     raise AttributeError(f"module 'patterns' has no attribute {name!r}")
