@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from rich.console import Console, JustifyMethod
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -34,6 +34,7 @@ from patterns.harness import (
     measure,
     serial_report,
 )
+from patterns.present import compare_sentence, comparison_table, fast_calls_sentence, report_table
 from patterns.registry import PATTERNS, get_pattern, summary
 from patterns.workload import DISTRIBUTIONS, Workload
 
@@ -492,6 +493,7 @@ def _main(
     if args.workload == "tcp":
         _room_for_tcp(command, workload.items, args.limit)
     show_progress = console.is_terminal and not args.json
+    finished: list[Report] = []
     try:
         with _progress(err_console, workload.items, show_progress) as on_start:
             if command == "compare":
@@ -500,6 +502,7 @@ def _main(
                     limit=args.limit,
                     backend=args.backend,
                     on_start=on_start,
+                    on_report=finished.append,
                     transport=args.workload,
                 )
             else:
@@ -514,6 +517,11 @@ def _main(
                         transport=args.workload,
                     )
                 ]
+    except KeyboardInterrupt:
+        # Ctrl+C: the patterns that finished are measured; show them, then exit 130.
+        if finished:
+            _report_interrupted(console, finished, json_only=args.json)
+        raise
     except BackendUnavailable as exc:
         raise UsageError(str(exc)) from None
     except (OSError, BaseExceptionGroup) as exc:
@@ -527,7 +535,8 @@ def _main(
     if args.json:
         _print_json(console, [r.to_dict() for r in reports])
     elif command == "compare":
-        console.print(comparison_table(reports, serial_report(workload, args.backend)))
+        serial = serial_report(workload, args.backend)
+        console.print(comparison_table(reports, serial, width=console.width))
         _print(console, compare_sentence(reports))
         fast = fast_calls_sentence(reports)
         if fast is not None:
@@ -546,6 +555,14 @@ def _main(
         return plots.report_figure(reports[0])
 
     return _save_plot(draw, args.plot, err_console, quiet=args.json)
+
+
+def _report_interrupted(console: Console, finished: list[Report], *, json_only: bool) -> None:
+    if json_only:
+        _print_json(console, [r.to_dict() for r in finished])
+        return
+    console.print(comparison_table(finished, width=console.width))
+    _print(console, f"Interrupted: {len(finished)} of {len(PATTERNS)} patterns had finished.")
 
 
 def _check_plotting() -> None:
@@ -1038,132 +1055,6 @@ class _progress:
             bar.update(task, completed=done, in_flight=in_flight)
 
         return update
-
-
-def _maybe(value: float | None, spec: str, suffix: str = "") -> str:
-    return "–" if value is None else format(value, spec) + suffix
-
-
-def _seconds(value: float | None) -> str:
-    return _maybe(value, ".3f")
-
-
-# (header, justify, the report's figure as text); the comparison table leaves out the ones
-# marked False to fit 120 columns, the single report shows them all.
-_COLUMNS: tuple[tuple[str, JustifyMethod, Callable[[Report], str], bool], ...] = (
-    ("pattern", "left", lambda r: r.pattern, True),
-    ("time s", "right", lambda r: f"{r.makespan_s:.3f}", True),
-    ("ideal s", "right", lambda r: f"{r.ideal_makespan_s:.3f}", False),
-    ("efficiency", "right", lambda r: _maybe(r.efficiency, ".1%"), True),
-    ("items/s", "right", lambda r: _maybe(r.throughput_per_s, ",.1f"), True),
-    ("peak", "right", lambda r: str(r.peak_concurrency), True),
-    ("mean conc.", "right", lambda r: f"{r.mean_concurrency:.2f}", True),
-    ("first s", "right", lambda r: _seconds(r.first_result_s), True),
-    ("p50 s", "right", lambda r: _seconds(r.p50_s), True),
-    ("p95 s", "right", lambda r: _seconds(r.p95_s), True),
-    ("p99 s", "right", lambda r: _seconds(r.p99_s), False),
-    ("speedup", "right", lambda r: _maybe(r.speedup, ".1f", "×"), True),
-    ("failed", "right", lambda r: str(r.failed), True),
-)
-
-
-def _title(report: Report) -> str:
-    workload = report.workload
-    over = ", over tcp" if report.transport == "tcp" else ""
-    return (
-        f"{workload.describe()}, limit {report.limit}, seed {workload.seed}, {report.backend}{over}"
-    )
-
-
-def comparison_table(reports: Sequence[Report], serial: Report | None = None) -> Table:
-    """A row per report, and the derived serial baseline last."""
-    columns = [c for c in _COLUMNS if c[3]]
-    table = Table(title=_title(reports[0]) if reports else None)
-    for name, justify, _, _ in columns:
-        table.add_column(name, justify=justify)
-    for report in [*reports, *([serial] if serial else [])]:
-        table.add_row(*(text(report) for _, _, text, _ in columns))
-    return table
-
-
-def report_table(report: Report) -> Table:
-    """One report as a two-column table, metric by metric."""
-    table = Table(title=_title(report), show_header=False, min_width=len(_title(report)) + 4)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, _, text, _ in _COLUMNS:
-        table.add_row(name, text(report))
-    return table
-
-
-def compare_sentence(reports: Sequence[Report]) -> str:
-    """The comparison read aloud: how the bounded patterns did, and what unbounded cost."""
-    bounded = sorted((r for r in reports if r.bounded and r.items), key=lambda r: r.makespan_s)
-    parts = []
-    if not any(r.items for r in reports):
-        return "No items: nothing ran."
-    if bounded:
-        best, worst = bounded[0], bounded[-1]
-        figures = best.figures()
-        if len(bounded) > 1 and worst.makespan_s <= best.makespan_s * 1.02:
-            # Differences of a percent or two are noise on a shared machine: say so, not a winner.
-            parts.append(
-                f"Bounded to {best.limit} at a time, all {len(bounded)} bounded patterns finished "
-                f"within 2% of each other, in {best.makespan_s:.2f} s: {figures}"
-            )
-        else:
-            parts.append(
-                f"Bounded to {best.limit} at a time, {best.pattern} finished first, in "
-                f"{best.makespan_s:.2f} s: {figures}"
-            )
-    parts += [
-        f"{r.pattern} ran {r.peak_concurrency:,} at once and took {r.makespan_s:.2f} s"
-        for r in reports
-        if not r.bounded
-    ]
-    return "; ".join(parts) + "."
-
-
-#: Calls shorter than this per call in flight are fast enough for the event loop's own work per
-#: call (measured at 6 to 111 µs per pattern and backend: the README's "Fast calls") to cost a
-#: share of the ideal; above it, that work is noise next to the call.
-PLUMBING_MATTERS_S = 100e-6
-#: The share of the ideal below which a bounded pattern is not keeping up with its calls.
-KEEPS_UP = 0.9
-
-
-def fast_calls_sentence(reports: Sequence[Report]) -> str | None:
-    """When calls are fast and a bounded pattern falls below 90% of the ideal: why, and what
-    to use instead (the pattern of this run that came closest). None when that is not so."""
-    bounded = [r for r in reports if r.bounded and r.items and r.efficiency is not None]
-    if not bounded:
-        return None
-    first = bounded[0]
-    per_call = first.serial_s / first.items
-    if per_call >= first.limit * PLUMBING_MATTERS_S:
-        return None
-    slow = sorted((r for r in bounded if (r.efficiency or 0) < KEEPS_UP), key=_efficiency)
-    if not slow:
-        return None
-    best = max(bounded, key=_efficiency)
-    others = [r for r in slow if r is not best]
-    text = f"At {per_call * 1e3:.2g} ms a call and {first.limit} in flight, the event loop's "
-    text += "own work per call is no longer noise"
-    if others:
-        figures = [f"{r.pattern} {_efficiency(r):.0%}" for r in others]
-        text += f": {figures[0]} of the ideal" + "".join(f", {f}" for f in figures[1:])
-    if _efficiency(best) >= KEEPS_UP:
-        text += f"; {best.pattern} costs less per call and reached {_efficiency(best):.0%}"
-        text += ": use it for calls this fast"
-    else:
-        text += f"; even {best.pattern}, the cheapest here, reached {_efficiency(best):.0%}"
-        text += ": at this latency the event loop itself is the bottleneck (and its timers, "
-        text += "which wake a simulated call up to a millisecond late)"
-    return text + "."
-
-
-def _efficiency(report: Report) -> float:
-    return report.efficiency or 0.0
 
 
 if __name__ == "__main__":  # pragma: no cover

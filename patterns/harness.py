@@ -282,21 +282,24 @@ async def acompare(
     limit: int = 5,
     patterns: Iterable[str] | None = None,
     on_start: Callable[[str], Progress | None] | None = None,
+    on_report: Callable[[Report], None] | None = None,
     clock: Clock = time.perf_counter,
     transport: Transport = "sleep",
 ) -> list[Report]:
     """Every registered pattern (or those named) on the same workload, one after another.
 
-    ``on_start(name)`` is called before each pattern runs and may return a progress callback.
+    ``on_start(name)`` is called before each pattern runs and may return a progress callback;
+    ``on_report(report)`` as each one finishes, so that a run cut short keeps what it did.
     """
     reports = []
     for name in PATTERNS if patterns is None else patterns:
         progress = on_start(name) if on_start is not None else None
-        reports.append(
-            await ameasure(
-                name, workload, limit=limit, on_progress=progress, clock=clock, transport=transport
-            )
+        report = await ameasure(
+            name, workload, limit=limit, on_progress=progress, clock=clock, transport=transport
         )
+        reports.append(report)
+        if on_report is not None:
+            on_report(report)
     return reports
 
 
@@ -353,6 +356,7 @@ def compare(
     backend: Backend = "asyncio",
     patterns: Iterable[str] | None = None,
     on_start: Callable[[str], Progress | None] | None = None,
+    on_report: Callable[[Report], None] | None = None,
     clock: Clock = time.perf_counter,
     transport: Transport = "sleep",
 ) -> list[Report]:
@@ -364,6 +368,7 @@ def compare(
         limit=limit,
         patterns=patterns,
         on_start=on_start,
+        on_report=on_report,
         clock=clock,
         transport=transport,
     )

@@ -14,8 +14,9 @@ import pytest
 from rich.console import Console
 
 from patterns import PATTERNS
-from patterns.cli import _progress, fast_calls_sentence, main
+from patterns.cli import _progress, main
 from patterns.harness import Report, measure
+from patterns.present import fast_calls_sentence
 from patterns.workload import Workload
 
 FAST = ["--items", "12", "--latency", "0.001", "0.003", "--limit", "3"]
@@ -132,6 +133,27 @@ def test_compare_on_fast_calls() -> None:
     said = "the event loop's own work per call is no longer noise" in out
     if all(abs(e - 0.9) > 0.001 for e in bounded):  # the table rounds to 0.1%
         assert said == any(e < 0.9 for e in bounded), out
+
+
+# compare on an 80-column terminal: every pattern's name and every figure whole, no ellipsis.
+@pytest.mark.parametrize("width", [80, 100, 200])
+def test_compare_table_fits_the_terminal(width: int) -> None:
+    out = io.StringIO()
+    status = main(
+        ["compare", *FAST, "--failure-rate", "0.3"],
+        console=Console(file=out, width=width),
+        err_console=Console(file=io.StringIO()),
+    )
+    assert status == 0
+    table = [line for line in out.getvalue().splitlines() if line[:1] in "┏┃┡│└"]
+    assert all(len(line) <= width for line in table)
+    assert "…" not in out.getvalue()
+    rows = [line.split("│")[1].strip() for line in table if line.startswith("│")]
+    assert rows == [*PATTERNS, "serial (derived)"]
+    header = next(line for line in table if line.startswith("┃"))
+    for column in ("time s", "peak", "p95 s", "speedup", "failed"):
+        assert column in header
+    assert ("mean conc." in header) == (width >= 130)
 
 
 # --json prints only JSON: a list of report objects with the documented keys.

@@ -8,6 +8,7 @@ task group sees it), so there the command-line test below is the one that counts
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -70,6 +71,30 @@ def test_ctrl_c_exits_130(backend: str) -> None:
         proc.kill()
     assert proc.returncode == 130, err
     assert "Traceback" not in err
+
+
+# Ctrl+C during compare: the patterns that had finished are printed, then exit status 130.
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("json_only", [False, True], ids=["table", "json"])
+def test_ctrl_c_during_compare_keeps_the_finished_rows(json_only: bool) -> None:
+    # scatter_gather takes one latency (0.1 s), then worker_pool 40 of them, one at a time.
+    command = [sys.executable, "-m", "patterns", "compare", "--items", "40", "--limit", "1"]
+    command += ["--latency", "0.1", "0.1", *(["--json"] if json_only else [])]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2.5)  # start-up, scatter_gather done, worker_pool under way
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    if json_only:
+        assert [r["pattern"] for r in json.loads(out)] == ["scatter_gather"]
+    else:
+        assert "scatter_gather" in out
+        assert "worker_pool" not in out
+        assert f"Interrupted: 1 of {len(PATTERNS)} patterns had finished." in out
 
 
 # A Ctrl+C during start-up, while the package is still importing, leaves no traceback of ours.

@@ -24,7 +24,9 @@ ALLOWED = {
     "threads_vs_async": {"probe", "server"},
     "harness": {"core", "probe", "registry", "server", "workload"},
     "plots": {"harness"},
+    "present": {"harness"},
     "cli": {
+        "present",
         "footguns",
         "harness",
         "plots",

@@ -1,0 +1,162 @@
+"""Reports read aloud: the tables and sentences of the command line and the notebooks.
+
+Above the harness, below the command line: ``python -m patterns`` prints these, and a notebook
+shows the same tables (rich renders them in Jupyter). They take reports, never run anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from rich.console import Console, JustifyMethod
+from rich.measure import Measurement
+from rich.table import Table
+
+from patterns.harness import Report
+
+
+def _maybe(value: float | None, spec: str, suffix: str = "") -> str:
+    return "–" if value is None else format(value, spec) + suffix
+
+
+def _seconds(value: float | None) -> str:
+    return _maybe(value, ".3f")
+
+
+# (header, justify, the report's figure as text, where it is shown): "wide" in the comparison
+# table on a wide terminal (about 125 columns), "narrow" within 80 columns (72), "single" only in
+# the single report, which shows them all.
+_COLUMNS: tuple[tuple[str, JustifyMethod, Callable[[Report], str], str], ...] = (
+    ("pattern", "left", lambda r: r.pattern, "wide narrow"),
+    ("time s", "right", lambda r: f"{r.makespan_s:.3f}", "wide narrow"),
+    ("ideal s", "right", lambda r: f"{r.ideal_makespan_s:.3f}", "single"),
+    ("efficiency", "right", lambda r: _maybe(r.efficiency, ".1%"), "wide"),
+    ("eff.", "right", lambda r: _maybe(r.efficiency, ".0%"), "narrow"),
+    ("items/s", "right", lambda r: _maybe(r.throughput_per_s, ",.1f"), "wide"),
+    ("peak", "right", lambda r: str(r.peak_concurrency), "wide narrow"),
+    ("mean conc.", "right", lambda r: f"{r.mean_concurrency:.2f}", "wide"),
+    ("first s", "right", lambda r: _seconds(r.first_result_s), "wide"),
+    ("p50 s", "right", lambda r: _seconds(r.p50_s), "wide"),
+    ("p95 s", "right", lambda r: _seconds(r.p95_s), "wide narrow"),
+    ("p99 s", "right", lambda r: _seconds(r.p99_s), "single"),
+    ("speedup", "right", lambda r: _maybe(r.speedup, ".1f", "×"), "wide narrow"),
+    ("failed", "right", lambda r: str(r.failed), "wide narrow"),
+)
+
+
+def _title(report: Report) -> str:
+    workload = report.workload
+    over = ", over tcp" if report.transport == "tcp" else ""
+    return (
+        f"{workload.describe()}, limit {report.limit}, seed {workload.seed}, {report.backend}{over}"
+    )
+
+
+def comparison_table(
+    reports: Sequence[Report], serial: Report | None = None, *, width: int | None = None
+) -> Table:
+    """A row per report, and the derived serial baseline last.
+
+    Given the ``width`` it must fit (a terminal's), the wide table if it fits whole, else the
+    narrow one: fewer columns, every name and figure whole, never cut with an ellipsis.
+    """
+    table = _table(reports, serial, "wide")
+    if width is not None and _width(table) > width:
+        table = _table(reports, serial, "narrow")
+    return table
+
+
+def _table(reports: Sequence[Report], serial: Report | None, layout: str) -> Table:
+    columns = [c for c in _COLUMNS if layout in c[3].split()]
+    table = Table(title=_title(reports[0]) if reports else None)
+    for name, justify, _, _ in columns:
+        table.add_column(name, justify=justify, no_wrap=True)
+    for report in [*reports, *([serial] if serial else [])]:
+        table.add_row(*(text(report) for _, _, text, _ in columns))
+    return table
+
+
+def _width(table: Table) -> int:
+    """The width ``table`` takes when nothing squeezes it."""
+    console = Console(width=1_000)
+    return Measurement.get(console, console.options, table).maximum
+
+
+def report_table(report: Report) -> Table:
+    """One report as a two-column table, metric by metric."""
+    table = Table(title=_title(report), show_header=False, min_width=len(_title(report)) + 4)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, _, text, _ in _COLUMNS:
+        table.add_row(name, text(report))
+    return table
+
+
+def compare_sentence(reports: Sequence[Report]) -> str:
+    """The comparison read aloud: how the bounded patterns did, and what unbounded cost."""
+    bounded = sorted((r for r in reports if r.bounded and r.items), key=lambda r: r.makespan_s)
+    parts = []
+    if not any(r.items for r in reports):
+        return "No items: nothing ran."
+    if bounded:
+        best, worst = bounded[0], bounded[-1]
+        figures = best.figures()
+        if len(bounded) > 1 and worst.makespan_s <= best.makespan_s * 1.02:
+            # Differences of a percent or two are noise on a shared machine: say so, not a winner.
+            parts.append(
+                f"Bounded to {best.limit} at a time, all {len(bounded)} bounded patterns finished "
+                f"within 2% of each other, in {best.makespan_s:.2f} s: {figures}"
+            )
+        else:
+            parts.append(
+                f"Bounded to {best.limit} at a time, {best.pattern} finished first, in "
+                f"{best.makespan_s:.2f} s: {figures}"
+            )
+    parts += [
+        f"{r.pattern} ran {r.peak_concurrency:,} at once and took {r.makespan_s:.2f} s"
+        for r in reports
+        if not r.bounded
+    ]
+    return "; ".join(parts) + "."
+
+
+#: Calls shorter than this per call in flight are fast enough for the event loop's own work per
+#: call (measured at 6 to 111 µs per pattern and backend: the README's "Fast calls") to cost a
+#: share of the ideal; above it, that work is noise next to the call.
+PLUMBING_MATTERS_S = 100e-6
+#: The share of the ideal below which a bounded pattern is not keeping up with its calls.
+KEEPS_UP = 0.9
+
+
+def fast_calls_sentence(reports: Sequence[Report]) -> str | None:
+    """When calls are fast and a bounded pattern falls below 90% of the ideal: why, and what
+    to use instead (the pattern of this run that came closest). None when that is not so."""
+    bounded = [r for r in reports if r.bounded and r.items and r.efficiency is not None]
+    if not bounded:
+        return None
+    first = bounded[0]
+    per_call = first.serial_s / first.items
+    if per_call >= first.limit * PLUMBING_MATTERS_S:
+        return None
+    slow = sorted((r for r in bounded if (r.efficiency or 0) < KEEPS_UP), key=_efficiency)
+    if not slow:
+        return None
+    best = max(bounded, key=_efficiency)
+    others = [r for r in slow if r is not best]
+    text = f"At {per_call * 1e3:.2g} ms a call and {first.limit} in flight, the event loop's "
+    text += "own work per call is no longer noise"
+    if others:
+        figures = [f"{r.pattern} {_efficiency(r):.0%}" for r in others]
+        text += f": {figures[0]} of the ideal" + "".join(f", {f}" for f in figures[1:])
+    if _efficiency(best) >= KEEPS_UP:
+        text += f"; {best.pattern} costs less per call and reached {_efficiency(best):.0%}"
+        text += ": use it for calls this fast"
+    else:
+        text += f"; even {best.pattern}, the cheapest here, reached {_efficiency(best):.0%}"
+        text += ": at this latency the event loop itself is the bottleneck (and its timers, "
+        text += "which wake a simulated call up to a millisecond late)"
+    return text + "."
+
+
+def _efficiency(report: Report) -> float:
+    return report.efficiency or 0.0
