@@ -22,6 +22,7 @@ PREDICTED = {
     "nested-throttle": "deadlocked: 0 of 15 calls finished",
     "blocking-call": "the other tasks stalled",
     "unbounded-gather": "5,000 tasks alive and 5,000 items pulled at once",
+    "limiter-per-task": "10 calls in flight at most (limit 10), but 5,000 items pulled",
 }
 
 

@@ -57,6 +57,7 @@ def exhibits() -> dict[str, Exhibit]:
     from patterns.footguns import (
         blocking_call,
         early_release,
+        limiter_per_task,
         nested_throttle,
         push_before_drive,
         unbounded_gather,
@@ -70,5 +71,6 @@ def exhibits() -> dict[str, Exhibit]:
         nested_throttle,
         blocking_call,
         unbounded_gather,
+        limiter_per_task,
     )
     return {module.EXHIBIT.name: module.EXHIBIT for module in modules}
