@@ -14,7 +14,8 @@ import pytest
 from rich.console import Console
 
 from patterns import PATTERNS
-from patterns.cli import _progress, main
+from patterns.cli import main
+from patterns.commands import _progress
 from patterns.harness import Report, measure
 from patterns.present import fast_calls_sentence
 from patterns.workload import Workload
@@ -47,8 +48,21 @@ def test_list() -> None:
     assert [line.split()[0] for line in lines] == list(PATTERNS)
 
 
+# --help lists every command, each with its own options behind `COMMAND --help`.
+def test_help_lists_every_command() -> None:
+    proc = run_module("--help")
+    assert proc.returncode == 0
+    for name in ("list", "compare", "bench", "footgun", "serve", "threads-vs-async"):
+        assert f"    {name}" in proc.stdout
+    for name in PATTERNS:
+        assert name.replace("_", "-") in proc.stdout
+    proc = run_module("serve", "--help")
+    assert "--max-connections" in proc.stdout
+    assert "--items" not in proc.stdout
+
+
 # One pattern: a table of the report and one sentence that reads it; no escape codes.
-@pytest.mark.parametrize("name", ["worker_pool", "worker-pool", "Buffered-Unordered"])
+@pytest.mark.parametrize("name", ["worker_pool", "worker-pool", "buffered-unordered"])
 def test_one_pattern(name: str) -> None:
     status, out, _ = run(name, *FAST)
     assert status == 0
@@ -173,11 +187,9 @@ def test_json() -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (
-            ["nosuch"],
-            "unknown command 'nosuch'; choose from: list, compare, bench, footgun, serve, "
-            "threads-vs-async, scatter_gather",
-        ),
+        (["nosuch"], "unknown command 'nosuch' (choose from: list, compare, scatter-gather, "),
+        (["worker-poo"], "unknown command 'worker-poo'; did you mean 'worker-pool'? (choose"),
+        (["Worker-Pool"], "unknown command 'Worker-Pool'; did you mean 'worker-pool'? (choose"),
         (["worker-pool", "--limit", "0"], "--limit: must be >= 1, got 0"),
         (["compare", "--limit", "two"], "--limit: expected a whole number"),
         (["compare", "--latency", "2", "1"], "LO must not exceed HI"),
@@ -186,7 +198,7 @@ def test_json() -> None:
         (["compare", "--items", "-1"], "--items: must be between 0 and 1000000, got -1"),
         (["compare", "--latency", "0", "inf"], "--latency: must be a finite number, got inf"),
         (["compare", "--seed", "x"], "--seed: invalid int value"),
-        (["worker-pool", "--nested"], "--nested: only with the throttle pattern"),
+        (["throttle", "--nested"], "argument --nested: throttle does not take it; it takes"),
         (["footgun", "nosuch"], "unknown footgun 'nosuch'; choose from: early-release"),
         (["compare", "extra"], "unrecognized argument: extra"),
         ([], "the following arguments are required: COMMAND"),
@@ -210,14 +222,12 @@ def test_module_misuse(argv: list[str]) -> None:
     assert "Traceback" not in proc.stderr
 
 
-# throttle --nested: the article's nested example, its timeline, and the plain semaphore's deadlock.
-def test_throttle_nested() -> None:
-    status, out, _ = run("throttle", "--nested")
+# The source article's nested example is the nested-throttle exhibit: deadlocked, then fixed.
+def test_nested_throttle_exhibit() -> None:
+    status, out, _ = run("footgun", "nested-throttle")
     assert status == 0
-    assert "inner 9" in out
-    assert "all 15 calls finished" in out
-    assert "with at most 3 permits in use" in out
-    assert "Semaphore(3) the same calls deadlocked" in out
+    assert "broken: deadlocked: 0 of 15 calls finished" in out
+    assert "fixed:" in out
 
 
 # footgun lists the exhibits; footgun NAME runs one and says what went wrong and why.
@@ -232,7 +242,7 @@ def test_footgun_command() -> None:
     assert "why:" in out
 
 
-# footgun and throttle --nested honour --backend, --json and --plot like every command.
+# footgun honours --backend, --json and --plot like every command.
 def test_footgun_and_nested_options(tmp_path: Path) -> None:
     status, out, _ = run("footgun", "early-release", "--backend", "trio", "--json")
     assert status == 0
@@ -246,12 +256,10 @@ def test_footgun_and_nested_options(tmp_path: Path) -> None:
     status, _, _ = run("footgun", "nested-throttle", "--plot", str(target))
     assert status == 0
     assert target.read_bytes().startswith(b"\x89PNG")
-    status, out, _ = run("throttle", "--nested", "--json", "--backend", "uvloop")
+    status, out, _ = run("footgun", "nested-throttle", "--json", "--backend", "uvloop")
     assert status == 0
     nested = json.loads(out)
-    assert nested["throttle"]["finished"] is True
-    assert nested["throttle"]["peak_permits"] <= 3
-    assert nested["plain_semaphore"]["finished"] is False
+    assert (nested["broken"]["ok"], nested["fixed"]["ok"]) == (False, True)
 
 
 # --plot writes a picture; compare draws every pattern's timeline.

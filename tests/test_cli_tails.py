@@ -3,7 +3,6 @@ one line after the report, and sentences that claim only what was measured."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -18,7 +17,6 @@ from typing import Any
 
 import pytest
 from anyio.abc import TaskStatus
-from rich.console import Console
 
 from patterns import threads_vs_async
 from patterns.server import Counts
@@ -47,13 +45,13 @@ def assert_refused(argv: list[str], message: str) -> None:
 @pytest.fixture
 def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any run of a pattern, footgun, benchmark or exhibit fails the test: checks come first."""
-    import patterns.cli
+    import patterns.commands
 
     def ran(*args: object, **kwargs: object) -> Any:
         raise AssertionError("the work ran before the arguments were checked")
 
     for name in ("compare", "measure", "_run_on", "run_suite"):
-        monkeypatch.setattr(patterns.cli, name, ran)
+        monkeypatch.setattr(patterns.commands, name, ran)
     monkeypatch.setattr(threads_vs_async, "measure", ran)
 
 
@@ -62,8 +60,8 @@ def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("no_work")
 @pytest.mark.parametrize(
     "command",
-    [["compare"], ["semaphore"], ["footgun", "early-release"], ["throttle", "--nested"]],
-    ids=["compare", "pattern", "footgun", "nested"],
+    [["compare"], ["semaphore"], ["footgun", "early-release"]],
+    ids=["compare", "pattern", "footgun"],
 )
 @pytest.mark.parametrize(
     ("target", "message"),
@@ -197,7 +195,7 @@ def test_output_check_leaves_no_file(tmp_path: Path) -> None:
 def test_bench_runs_the_pytest_suite(
     output: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import patterns.cli
+    import patterns.commands
 
     seen: list[tuple[list[str], Path]] = []
 
@@ -205,7 +203,7 @@ def test_bench_runs_the_pytest_suite(
         seen.append((argv, cwd))
         return 0
 
-    monkeypatch.setattr(patterns.cli, "run_suite", run_suite)
+    monkeypatch.setattr(patterns.commands, "run_suite", run_suite)
     argv = ["bench", "--scale", "tiny"]
     if output is not None:
         argv += ["--output", str(tmp_path / output)]
@@ -221,17 +219,17 @@ def test_bench_runs_the_pytest_suite(
 
 # A failing benchmark run is exit status 1, its own output having said why.
 def test_bench_failure_is_status_1(monkeypatch: pytest.MonkeyPatch) -> None:
-    import patterns.cli
+    import patterns.commands
 
-    monkeypatch.setattr(patterns.cli, "run_suite", lambda argv, cwd: 3)
+    monkeypatch.setattr(patterns.commands, "run_suite", lambda argv, cwd: 3)
     assert run("bench", "--scale", "tiny")[0] == 1
 
 
 # Without bench/ (an install from a wheel), bench says where the benchmarks are, in one line.
 def test_bench_without_the_suite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import patterns.cli
+    import patterns.commands
 
-    monkeypatch.setattr(patterns.cli, "__file__", str(tmp_path / "patterns" / "cli.py"))
+    monkeypatch.setattr(patterns.commands, "__file__", str(tmp_path / "patterns" / "cli.py"))
     assert_refused(["bench"], "the benchmarks live in bench/ of a clone")
 
 
@@ -346,11 +344,9 @@ def test_measure_refuses_bad_arguments(args: tuple[str, int, float], message: st
 
 
 def _sentence_output(threads: Result, tasks: Result) -> str:
-    from patterns.cli import print_threads_vs_async
+    from patterns.present import threads_vs_async_sentence
 
-    out = io.StringIO()
-    print_threads_vs_async([threads, tasks], Console(file=out, width=300))
-    return out.getvalue().splitlines()[-1]
+    return threads_vs_async_sentence([threads, tasks])
 
 
 # The sentence says "at once" only for a side that held every client open at the same time.
@@ -420,7 +416,7 @@ def test_serve_passes_max_delay(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # The summary at exit counts every way a connection ended.
 def test_serve_summary() -> None:
-    from patterns.cli import serve_summary
+    from patterns.present import serve_summary
 
     counts = Counts(accepted=9, completed=4, cancelled=2, timed_out=1, failed=2, rejected=3)
     counts.peak_open = 5
@@ -508,11 +504,7 @@ def test_serve_cannot_listen_process(busy_port: int) -> None:
         (["bench", "--json"], "argument --json: bench does not take it"),
         (["compare", "--port", "80"], "argument --port: compare does not take it"),
         (["semaphore", "--output", "x.json"], "argument --output: semaphore does not take it"),
-        (
-            ["throttle", "--nested", "--items", "5"],
-            "argument --items: throttle --nested does "
-            "not take it; it takes --backend, --json, --plot",
-        ),
+        (["throttle", "--nested"], "argument --nested: throttle does not take it"),
         (["footgun", "--backend", "trio"], "argument --backend: footgun without NAME does not"),
         (["footgun", "early-release", "--limit", "2"], "argument --limit: footgun does not"),
         (["serve", "extra"], "unrecognized argument: extra"),
@@ -568,14 +560,14 @@ def test_tcp_workload_within_open_files(
 
 # A run that fails on real sockets anyway: one line, exit status 1, no traceback.
 def test_run_fails_on_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    import patterns.cli
+    import patterns.commands
 
     def refused(*args: object, **kwargs: object) -> Any:
         error = OSError("All connection attempts failed")
         error.add_note("also failed before the rest were cancelled: OSError(...)")
         raise error
 
-    monkeypatch.setattr(patterns.cli, "measure", refused)
+    monkeypatch.setattr(patterns.commands, "measure", refused)
     status, out, err = run("semaphore", *FAST, "--workload", "tcp")
     assert status == 1
     assert out == ""
@@ -630,7 +622,7 @@ def test_ctrl_c_during_threads_vs_async() -> None:
 # A Ctrl+C inside an import can come out of Python wrapped in another exception (3.11 wraps
 # one raised in __set_name__ in a RuntimeError): still an interruption, 130, no traceback.
 def test_interrupt_wrapped_by_python(monkeypatch: pytest.MonkeyPatch) -> None:
-    import patterns.cli
+    import patterns.commands
 
     def wrapped(*args: object, **kwargs: object) -> Any:
         try:
@@ -638,8 +630,8 @@ def test_interrupt_wrapped_by_python(monkeypatch: pytest.MonkeyPatch) -> None:
         except KeyboardInterrupt as exc:
             raise RuntimeError("Error calling __set_name__ on 'Field' instance") from exc
 
-    monkeypatch.setattr(patterns.cli, "_nested", wrapped)
-    status, _, err = run("throttle", "--nested")
+    monkeypatch.setattr(patterns.commands, "footgun", wrapped)
+    status, _, err = run("footgun", "nested-throttle")
     assert status == 130
     assert one_line(err) == "interrupted"
 

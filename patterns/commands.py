@@ -1,0 +1,595 @@
+"""What each command of ``python -m patterns`` does, once its arguments are parsed.
+
+Every function takes the parsed arguments and two consoles (stdout and stderr, injectable for
+tests) and returns the exit status. Misuse found before the work raises :class:`UsageError`
+(exit 2, one line); a failure after it, :class:`Failed` (exit 1, one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from patterns.harness import (
+    BACKENDS,
+    BackendUnavailable,
+    Report,
+    check_backend,
+    compare,
+    measure,
+    serial_report,
+)
+from patterns.present import (
+    compare_sentence,
+    comparison_table,
+    fast_calls_sentence,
+    report_table,
+    serve_summary,
+    threads_vs_async_sentence,
+    threads_vs_async_table,
+)
+from patterns.registry import PATTERNS, summary
+from patterns.workload import Workload
+
+E = TypeVar("E", bound=BaseException)
+# The installed `patterns` script names itself; `python -m patterns` shows as such.
+PROG = "python -m patterns" if sys.argv[0].endswith("__main__.py") else "patterns"
+#: Open files a process needs besides its connections: stdio, listeners, the event loop.
+SPARE_FILES = 64
+
+
+class UsageError(Exception):
+    """Misuse of the command line: reported in one line, exit status 2."""
+
+
+class Failed(Exception):
+    """A failure after (or of) the work, not misuse: reported in one line, exit status 1."""
+
+
+class StdoutClosed(Exception):
+    """Whoever read stdout went away (``| head``): nothing more to say, exit status 1."""
+
+
+def say(console: Console | None, line: str) -> None:
+    """One line on ``console`` (stderr), as it is: no markup, no highlighting."""
+    if console is None:  # interrupted before there was one
+        print(line, file=sys.stderr)
+    else:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def error(console: Console | None, message: str) -> None:
+    say(console, f"{PROG}: error: {message}")
+
+
+def _reason(exc: BaseException) -> str:
+    """An OSError as words: 'address already in use', not '[Errno 98] Address already ...'."""
+    text = (exc.strerror if isinstance(exc, OSError) else None) or str(exc) or type(exc).__name__
+    text = text.splitlines()[0] if text.strip() else type(exc).__name__
+    if len(text) > 1 and text[0].isupper() and text[1].islower():
+        text = text[0].lower() + text[1:]
+    return text
+
+
+def _only(exc: BaseException, kind: type[E]) -> E | None:
+    """``exc`` if it is a ``kind``; or the first ``kind`` in a (nested) exception group made
+    of nothing else; otherwise None."""
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        matched, rest = exc.split(kind)
+        if matched is None or rest is not None:
+            return None
+        leaf: BaseException = matched
+        while isinstance(leaf, BaseExceptionGroup):
+            leaf = leaf.exceptions[0]
+        return leaf if isinstance(leaf, kind) else None
+    return None
+
+
+def _write(console: Console, text: str) -> None:
+    """Raw text on stdout (JSON, the listening line), flushed; a closed pipe ends quietly."""
+    try:
+        console.file.write(text)
+        console.file.flush()
+    except BrokenPipeError:
+        raise StdoutClosed from None
+
+
+def _print_json(console: Console, data: object) -> None:
+    _write(console, json.dumps(data, indent=2) + "\n")
+
+
+def _print(console: Console, line: str) -> None:
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def list_patterns(args: argparse.Namespace, console: Console, err_console: Console) -> int:
+    """The registered patterns, one line each (or JSON)."""
+    if args.json:
+        listing = [{"name": n, "summary": summary(p)} for n, p in PATTERNS.items()]
+        _print_json(console, listing)
+        return 0
+    for name, pattern in PATTERNS.items():
+        _print(console, f"{name:<20} {summary(pattern)}")
+    return 0
+
+
+def run(args: argparse.Namespace, console: Console, err_console: Console) -> int:
+    """One pattern (``args.pattern``), or every one (``compare``), on the simulated workload."""
+    command = args.pattern
+    low, high = args.latency
+    if low > high:
+        raise UsageError(f"argument --latency: LO must not exceed HI, got {low:g} {high:g}")
+    try:
+        workload = Workload(
+            items=Workload().items if args.items is None else args.items,
+            low=low,
+            high=high,
+            distribution=args.distribution,
+            failure_rate=args.failure_rate,
+            seed=args.seed,
+        )
+    except (TypeError, ValueError) as exc:  # e.g. --latency 0 inf: caught by the workload
+        raise UsageError(str(exc)) from None
+    _check_plot(args.plot)
+    _check_backend(args.backend)
+    if args.workload == "tcp":
+        _room_for_tcp(command, workload.items, args.limit)
+    show_progress = console.is_terminal and not args.json
+    finished: list[Report] = []
+    try:
+        with _progress(err_console, workload.items, show_progress) as on_start:
+            if command == "compare":
+                reports = compare(
+                    workload,
+                    limit=args.limit,
+                    backend=args.backend,
+                    on_start=on_start,
+                    on_report=finished.append,
+                    transport=args.workload,
+                )
+            else:
+                on_progress = on_start(command)
+                reports = [
+                    measure(
+                        command,
+                        workload,
+                        limit=args.limit,
+                        backend=args.backend,
+                        on_progress=on_progress,
+                        transport=args.workload,
+                    )
+                ]
+    except KeyboardInterrupt:
+        # Ctrl+C: the patterns that finished are measured; show them, then exit 130.
+        if finished:
+            _report_interrupted(console, finished, json_only=args.json)
+        raise
+    except BackendUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    except (OSError, BaseExceptionGroup) as exc:
+        # Real sockets (--workload tcp) can fail in ways no check foresees: ports run out,
+        # a firewall. The patterns raise the first failure bare, with the rest in its notes.
+        error = _only(exc, OSError)
+        if error is None:
+            raise
+        raise Failed(f"the run failed: {_reason(error)}") from None
+    # The report first: a plot that cannot be written at the end must not cost it.
+    if args.json:
+        _print_json(console, [r.to_dict() for r in reports])
+    elif command == "compare":
+        serial = serial_report(workload, args.backend)
+        console.print(comparison_table(reports, serial, width=console.width))
+        _print(console, compare_sentence(reports))
+        fast = fast_calls_sentence(reports)
+        if fast is not None:
+            _print(console, fast)
+    else:
+        console.print(report_table(reports[0]))
+        _print(console, reports[0].sentence())
+    if args.plot is None:
+        return 0
+
+    def draw() -> Any:
+        from patterns import plots
+
+        if command == "compare":
+            return plots.compare_figure(reports)
+        return plots.report_figure(reports[0])
+
+    return _save_plot(draw, args.plot, err_console, quiet=args.json)
+
+
+def _report_interrupted(console: Console, finished: list[Report], *, json_only: bool) -> None:
+    if json_only:
+        _print_json(console, [r.to_dict() for r in finished])
+        return
+    console.print(comparison_table(finished, width=console.width))
+    _print(console, f"Interrupted: {len(finished)} of {len(PATTERNS)} patterns had finished.")
+
+
+def _check_plotting() -> None:
+    # Before the run, not after: a missing extra should not cost the user the whole run.
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise UsageError("--plot needs matplotlib: pip install -e '.[plot]'")
+
+
+def _check_target(path: str, option: str) -> None:
+    """Refuse, before any work, a file that could not be written at the end of it."""
+    if not path.strip():
+        raise UsageError(f"argument {option}: expected a file name, got {path!r}")
+    if os.path.isdir(path):
+        raise UsageError(f"argument {option}: {path} is a directory")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.exists(folder):
+        raise UsageError(f"argument {option}: no such directory: {folder}")
+    if not os.path.isdir(folder):
+        raise UsageError(f"argument {option}: {folder} is not a directory")
+    existed = os.path.lexists(path)
+    if existed and not os.path.isfile(path):
+        # A device or a pipe (/dev/null, a fifo): opening it to try could block; ask instead.
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"argument {option}: cannot write {path}: permission denied")
+        return
+    try:
+        # Append mode: an existing file is left as it is; a new one is removed again.
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"argument {option}: cannot write {path}: {_reason(exc)}") from None
+    if not existed:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+def _check_plot(path: str | None) -> None:
+    """matplotlib is installed, ``path`` can be written, and in a format matplotlib writes."""
+    if path is None:
+        return
+    _check_plotting()
+    _check_target(path, "--plot")
+    from patterns import plots
+
+    try:
+        plots.check_format(path)
+    except ValueError as exc:
+        raise UsageError(f"argument --plot: {exc}") from None
+
+
+def _check_backend(backend: str) -> None:
+    try:
+        check_backend(backend)
+    except BackendUnavailable as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _save_plot(draw: Callable[[], Any], path: str, err_console: Console, *, quiet: bool) -> int:
+    """Draw and write the plot, after the report; a failed write is one line, exit status 1."""
+    from patterns import plots
+
+    figure = draw()
+    try:
+        plots.save(figure, path)
+    except Exception as exc:  # a full disk, a directory gone, a TeX install gone: one line
+        error(err_console, f"cannot write the plot to {path}: {_reason(exc)}")
+        return 1
+    if not quiet:
+        say(err_console, f"Plot written to {path}.")
+    return 0
+
+
+def bench(args: argparse.Namespace, console: Console, err_console: Console) -> int:
+    """The benchmarks are pytest-benchmark's suite in a clone's bench/: run that, nothing else."""
+    import importlib.util
+
+    suite = Path(__file__).resolve().parent.parent / "bench"
+    if not (suite / "conftest.py").is_file():
+        raise UsageError(
+            "bench: the benchmarks live in bench/ of a clone of the repository "
+            "(this install has none); run them there: python -m pytest bench --benchmark-only"
+        )
+    if importlib.util.find_spec("pytest_benchmark") is None:
+        raise UsageError("bench needs pytest-benchmark: pip install -e '.[test]'")
+    if args.output is not None:
+        _check_target(args.output, "--output")
+    for backend in BACKENDS:  # the efficiency scenario runs on each: a missing one is misuse
+        _check_backend(backend)
+    command = [sys.executable, "-m", "pytest", str(suite), "-p", "no:cacheprovider"]
+    command += ["--benchmark-only", f"--bench-scale={args.scale}"]
+    if args.output is not None:
+        command += [f"--benchmark-json={os.path.abspath(args.output)}"]
+    return 0 if run_suite(command, cwd=suite.parent) == 0 else 1
+
+
+def run_suite(command: list[str], cwd: Path) -> int:
+    """Run the benchmark suite in a child process, its output straight to the terminal."""
+    return subprocess.run(command, cwd=cwd, check=False).returncode
+
+
+def _open_files(needed: int, wanted: int, refuse: Callable[[int], str]) -> None:
+    """Refuse a run that needs more open files than the hard limit allows (``refuse(hard)``
+    says why, in one line); raise the soft limit towards ``wanted`` so that what was set holds.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    infinite = resource.RLIM_INFINITY
+    if hard != infinite and needed > hard:
+        raise UsageError(refuse(hard))
+    if soft != infinite and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            target = wanted if hard == infinite else min(wanted, hard)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def _room_for_connections(connections: int) -> None:
+    """serve: each connection held is an open file; as many again for busy answers."""
+
+    def refuse(hard: int) -> str:
+        return (
+            f"argument --max-connections: at most {max(hard - SPARE_FILES, 1):,} here, got "
+            f"{connections:,}: each connection holds an open file, and the open-files hard "
+            f"limit is {hard:,}"
+        )
+
+    _open_files(connections + SPARE_FILES, 2 * connections + SPARE_FILES, refuse)
+
+
+def _room_for_tcp(command: str, items: int, limit: int) -> None:
+    """--workload tcp: every call in flight is a socket on both ends, in this one process."""
+    unbounded = command in ("compare", "scatter_gather")
+    at_once = items if unbounded else min(items, limit)
+    needed = 2 * at_once + SPARE_FILES
+
+    def refuse(hard: int) -> str:
+        option, why = ("--items", "scatter_gather") if unbounded else ("--limit", "the limit")
+        most = max((hard - SPARE_FILES) // 2, 0)
+        return (
+            f"argument {option}: over tcp, {why} holds {at_once:,} connections at once, a "
+            f"socket on both ends each; the open-files hard limit of {hard:,} holds {most:,}"
+        )
+
+    _open_files(needed, needed, refuse)
+
+
+def serve(args: argparse.Namespace, console: Console, err_console: Console) -> int:
+    import signal
+
+    import anyio
+
+    from patterns import server as serving_module
+
+    _check_backend(args.backend)
+    _room_for_connections(args.max_connections)
+    try:
+        server = serving_module.Server(
+            host=args.host,
+            port=args.port,
+            mode=args.mode,
+            max_connections=args.max_connections,
+            policy=args.policy,
+            delay=args.delay,
+            max_delay=args.max_delay,
+            drain=args.drain,
+            idle_timeout=args.idle_timeout,
+            max_line=args.max_line,
+        )
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    listening = False
+
+    async def status() -> None:
+        # A live status line, on a terminal only.
+        from rich.live import Live
+
+        with Live(console=err_console, refresh_per_second=4, transient=True) as live:
+            while True:
+                c = server.counts
+                live.update(f"open {c.open}  served {c.completed}  rejected {c.rejected}")
+                await anyio.sleep(0.25)
+
+    async def main() -> None:
+        nonlocal listening
+        async with anyio.create_task_group() as outer:
+            if console.is_terminal:
+                outer.start_soon(status)
+            async with anyio.create_task_group() as serving:
+                # Signals first, then the address: whoever reads it may signal at once.
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    host, port = await serving.start(server.serve)
+                    listening = True
+                    _write(console, f"listening on {host}:{port}\n")
+                    async for _ in signals:
+                        # Stop accepting now; the requests in flight get --drain seconds.
+                        server.shutdown()
+                        break
+            # serve() has returned: the drain is over. Stop the status line.
+            outer.cancel_scope.cancel()
+
+    try:
+        _run_on(args.backend, main)
+    except BaseException as exc:
+        # anyio's task groups wrap what fails in them: an address that cannot be bound (in
+        # use, not ours, a name that does not resolve: socket.gaierror is an OSError too)
+        # comes out inside one or two ExceptionGroups, on asyncio and trio alike.
+        error = _only(exc, OSError)
+        if error is None:
+            raise
+        if not listening:
+            address = f"[{args.host}]" if ":" in args.host else args.host
+            raise UsageError(f"cannot listen on {address}:{args.port}: {_reason(error)}") from None
+        _print(console, serve_summary(server.counts))
+        raise Failed(f"the server stopped: {_reason(error)}") from None
+    _print(console, serve_summary(server.counts))
+    return 0
+
+
+def threads_vs_async(args: argparse.Namespace, console: Console, err_console: Console) -> int:
+    from patterns import threads_vs_async as exhibit
+
+    clients = args.items
+    if clients < 1:
+        raise UsageError(
+            f"argument --items: threads-vs-async needs at least 1 client, got {clients}"
+        )
+    most = exhibit.max_clients()
+    if clients > most:
+        if most >= exhibit.MAX_CLIENTS:
+            raise UsageError(
+                f"argument --items: threads-vs-async runs at most {most:,} clients, got "
+                f"{clients:,} (a thread per client on both ends: {2 * most:,} threads)"
+            )
+        raise UsageError(
+            f"argument --items: threads-vs-async runs at most {most:,} clients here, got "
+            f"{clients:,}: each holds a socket on both ends, within the open-files hard limit "
+            f"of {exhibit.open_files_hard_limit():,}"
+        )
+    try:
+        results = [exhibit.measure(kind, clients, args.delay) for kind in exhibit.KINDS]
+    except exhibit.ChildFailed as exc:
+        raise Failed(f"threads-vs-async: {exc}") from None
+    if args.json:
+        from dataclasses import asdict
+
+        _print_json(console, [asdict(r) for r in results])
+        return 0
+    console.print(threads_vs_async_table(results))
+    _print(console, threads_vs_async_sentence(results))
+    return 0
+
+
+def _run_on(backend: str, fn: Callable[[], Any]) -> Any:
+    import anyio
+
+    try:
+        name, options = check_backend(backend)
+    except BackendUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    return anyio.run(fn, backend=name, backend_options=options)
+
+
+def _verdicts_figure(broken: Any, fixed: Any) -> Any:
+    from patterns import plots
+
+    figure = plots.figure(figsize=(10, 6))
+    top, bottom = figure.subplots(2, 1, sharex=True)
+    plots.spans(broken.spans, top, title="broken")
+    plots.spans(fixed.spans, bottom, title="fixed")
+    return figure
+
+
+def footgun(args: argparse.Namespace, console: Console, err_console: Console) -> int:
+    """The exhibits, listed; or one of them, broken and fixed."""
+    # Imported here: the exhibits are only needed by this command.
+    from patterns.footguns import exhibits
+
+    found = exhibits()
+    if args.name is None:
+        if args.plot is not None:
+            raise UsageError("argument --plot: name the footgun to draw")
+        if args.backend is not None:
+            raise UsageError("argument --backend: footgun without NAME does not take it")
+        if args.json:
+            listing = [
+                {"name": e.name, "title": e.title, "article": e.article, "why": e.why}
+                for e in found.values()
+            ]
+            _print_json(console, listing)
+            return 0
+        for exhibit in found.values():
+            _print(console, f"{exhibit.name:<20} {exhibit.title} (article {exhibit.article})")
+        return 0
+    key = args.name.lower().replace("_", "-")
+    if key not in found:
+        raise UsageError(f"unknown footgun {args.name!r}; choose from: {', '.join(found)}")
+    args.backend = args.backend or "asyncio"
+    _check_plot(args.plot)
+    _check_backend(args.backend)
+    exhibit = found[key]
+    broken = _run_on(args.backend, exhibit.broken)
+    fixed = _run_on(args.backend, exhibit.fixed)
+    status = 0 if fixed.ok and not broken.ok else 1
+    if args.json:
+        result = {
+            "name": exhibit.name,
+            "backend": args.backend,
+            "broken": {"ok": broken.ok, "observed": broken.observed},
+            "fixed": {"ok": fixed.ok, "observed": fixed.observed},
+            "why": exhibit.why,
+        }
+        _print_json(console, result)
+    else:
+        lines = [
+            f"{exhibit.title} (source article {exhibit.article})",
+            f"  broken: {broken.observed}.",
+            f"  fixed:  {fixed.observed}.",
+            f"  why:    {exhibit.why}",
+        ]
+        for line in lines:
+            _print(console, line)
+    if args.plot is not None:
+        draw = partial(_verdicts_figure, broken, fixed)
+        status = max(status, _save_plot(draw, args.plot, err_console, quiet=args.json))
+    return status
+
+
+class _progress:
+    """A rich progress bar per pattern run, on stderr, shown only on a terminal."""
+
+    def __init__(self, console: Console, total: int, enabled: bool) -> None:
+        self._total = total
+        self._bar: Progress | None = None
+        if enabled:
+            self._bar = Progress(
+                TextColumn("{task.description:<20}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("in flight: {task.fields[in_flight]:>4}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            )
+
+    def __enter__(self) -> Callable[[str], Callable[[int, int], None] | None]:
+        if self._bar is None:
+            return lambda name: None
+        self._bar.start()
+        return self._start_task
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def tasks(self) -> list[tuple[str, float, float | None, int]]:
+        """(name, completed, total, in flight) of each run so far, for tests."""
+        if self._bar is None:
+            return []
+        return [
+            (t.description, t.completed, t.total, t.fields["in_flight"]) for t in self._bar.tasks
+        ]
+
+    def _start_task(self, name: str) -> Callable[[int, int], None]:
+        assert self._bar is not None
+        bar = self._bar
+        task = bar.add_task(name, total=self._total, in_flight=0)
+
+        def update(done: int, in_flight: int) -> None:
+            bar.update(task, completed=done, in_flight=in_flight)
+
+        return update
