@@ -272,6 +272,26 @@ def test_plot(command: str, tmp_path: Path) -> None:
     assert "Plot written to" in err
 
 
+# A footgun's timeline: one shape per span, what is stuck in red, every row of a long run kept.
+def test_spans_are_drawn_by_colour() -> None:
+    import numpy as np
+    from matplotlib.colors import to_rgba
+    from matplotlib.figure import Figure
+
+    from patterns import plots
+
+    spans = [(f"call {i}", i * 0.001, i * 0.001 + 0.01) for i in range(5_000)]
+    spans.append(("call 5000 (stuck)", 0.0, 1.0))
+    ax = Figure().subplots()
+    plots.spans(spans, ax)
+    drawn = {
+        tuple(np.asarray(c.get_facecolor())[0].round(3)): len(c.get_paths()) for c in ax.collections
+    }
+    ok, failed = (tuple(np.round(to_rgba(c), 3)) for c in (plots.OK, plots.FAILED))
+    assert drawn == {ok: 5_000, failed: 1}
+    assert ax.get_ylim() == (5_001, 0)
+
+
 # Without matplotlib, --plot fails at once, in one line naming the extra to install.
 def test_plot_without_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
