@@ -25,8 +25,9 @@ from patterns.cli import build_parser
 
 ROOT = Path(__file__).parent.parent
 README = ROOT / "README.md"
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 RECIPES = [ROOT / "patterns" / f"{name}.py" for name in PATTERNS]
-PAGES = [README, *RECIPES]
+PAGES = [*DOCS, *RECIPES]
 PYTHON = Sybil(parsers=[PythonCodeBlockParser()])
 
 
@@ -39,10 +40,9 @@ def python_blocks(path: Path) -> list[str]:
 
 
 # Every block of the page runs, top to bottom, without an error, and prints what it did.
-@pytest.mark.parametrize("path", PAGES, ids=page_id)
+@pytest.mark.parametrize("path", [p for p in PAGES if python_blocks(p)], ids=page_id)
 def test_examples_run(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     examples = list(PYTHON.parse(path))
-    assert examples, f"{page_id(path)} has no python example"
     for example in examples:
         example.evaluate()
     assert capsys.readouterr().out.strip(), f"{page_id(path)}'s examples printed nothing"
@@ -68,7 +68,7 @@ def test_recipe_page_compares_itself_with_the_textbook_version(path: Path) -> No
 
 
 # The blocks of a page, as one file, pass the project's own lint and format rules.
-@pytest.mark.parametrize("path", PAGES, ids=page_id)
+@pytest.mark.parametrize("path", [p for p in PAGES if python_blocks(p)], ids=page_id)
 def test_examples_pass_lint(path: Path) -> None:
     ruff = [sys.executable, "-m", "ruff"]
     # One file made of the page's blocks: imports come block by block, so not all at the top.
@@ -100,8 +100,9 @@ def shell_lines() -> list[str]:
         lines.extend(str(example.parsed).splitlines())  # type: ignore[attr-defined]
 
     shell = Sybil(parsers=[CodeBlockParser(language="sh", evaluator=collect)])
-    for example in shell.parse(README):
-        example.evaluate()
+    for page in DOCS:
+        for example in shell.parse(page):
+            example.evaluate()
     return lines
 
 
@@ -118,17 +119,31 @@ def commands(pattern: str) -> list[list[str]]:
     return found
 
 
-# Every `python -m patterns ...` the README shows is accepted by the command line's parser.
+# Every `python -m patterns ...` the README and docs show is accepted by the command line.
 def test_readme_commands_parse() -> None:
     found = commands("-m patterns")
     assert len(found) >= 7
     parser = build_parser()
     for argv in found:
-        args = parser.parse_args(argv)  # argparse exits 2 on an option it does not know
+        args, extra = parser.parse_known_args(argv)  # an unknown command exits 2
         assert args.command, argv
+        assert not extra, argv
 
 
-# Every extra the README installs is declared in pyproject.toml.
+# Every page README links to exists, and so does every page a docs page links to.
+@pytest.mark.parametrize("path", DOCS, ids=page_id)
+def test_links_resolve(path: Path) -> None:
+    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", path.read_text()):
+        if "://" not in target:
+            assert (path.parent / target).exists(), f"{page_id(path)} links to {target}"
+
+
+# The README stays a front page: what it is, the two commands, the chooser, one example.
+def test_readme_is_a_front_page() -> None:
+    assert len(README.read_bytes()) < 16_000
+
+
+# Every extra the README and docs install is declared in pyproject.toml.
 def test_readme_extras_exist() -> None:
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"
