@@ -155,3 +155,21 @@ def test_readme_extras_exist() -> None:
     }
     assert wanted >= {"test", "bench", "notebook"}
     assert wanted <= set(extras)
+
+
+def _rounded(value: float) -> str:
+    """A cost as the pages quote it: two significant figures ("2.2", "17", "57")."""
+    return f"{value:.2g}" if value < 10 else f"{round(value)}"
+
+
+# A pattern's cost per item is quoted in three places: all three say what the table measured.
+@pytest.mark.parametrize("name", list(PATTERNS))
+def test_cost_per_item_agrees_everywhere(name: str) -> None:
+    bench = (ROOT / "docs" / "benchmarks.md").read_text()
+    (measured,) = re.findall(rf"^{name} +pattern +([\d.]+)", bench, flags=re.MULTILINE)
+    quoted = _rounded(float(measured))
+    (chooser,) = re.findall(rf"^\| \[`{name}`\].*\| ([\d.]+) µs \|$", README.read_text(), re.M)
+    assert chooser == quoted, f"README says {chooser} µs, the benchmark table {measured}"
+    page = (ROOT / "patterns" / f"{name}.py").read_text()
+    cost = page.split("\nCost (measured)\n", 1)[1].split()[0]
+    assert cost == quoted, f"{name}.py says {cost} µs, the benchmark table {measured}"
