@@ -484,16 +484,6 @@ def _run_on(backend: str, fn: Callable[[], Any]) -> Any:
     return anyio.run(fn, backend=name, backend_options=options)
 
 
-def _verdicts_figure(broken: Any, fixed: Any) -> Any:
-    from patterns import plots
-
-    figure = plots.figure(figsize=(10, 6))
-    top, bottom = figure.subplots(2, 1, sharex=True)
-    plots.spans(broken.spans, top, title="broken")
-    plots.spans(fixed.spans, bottom, title="fixed")
-    return figure
-
-
 def footgun(args: argparse.Namespace, console: Console, err_console: Console) -> int:
     """The exhibits, listed; or one of them, broken and fixed."""
     # Imported here: the exhibits are only needed by this command.
@@ -544,7 +534,9 @@ def footgun(args: argparse.Namespace, console: Console, err_console: Console) ->
         for line in lines:
             _print(console, line)
     if args.plot is not None:
-        draw = partial(_verdicts_figure, broken, fixed)
+        from patterns import plots
+
+        draw = partial(plots.verdicts, broken.spans, fixed.spans, exhibit.title)
         status = max(status, _save_plot(draw, args.plot, err_console, quiet=args.json))
     return status
 

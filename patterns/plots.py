@@ -186,6 +186,26 @@ def spans(
         ax.set_title(title, loc="left", fontsize="medium")
 
 
+def verdicts(
+    broken: Sequence[tuple[str, float, float]],
+    fixed: Sequence[tuple[str, float, float]],
+    title: str,
+) -> Figure:
+    """A footgun, broken above fixed on one time axis, titled, with a legend for the red."""
+    from matplotlib.patches import Patch
+
+    fig = figure(figsize=(10, 6))
+    fig.suptitle(title)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    spans(broken, top, title="broken")
+    spans(fixed, bottom, title="fixed")
+    legend = [Patch(color=OK, label="a call at work")]
+    if any("(stuck)" in label or "blocked" in label for label, _, _ in [*broken, *fixed]):
+        legend.append(Patch(color=FAILED, label="stuck, or blocking everything else"))
+    fig.legend(handles=legend, loc="outside lower center", ncols=len(legend))
+    return fig
+
+
 def save(fig: Figure, path: str) -> None:
     """Write ``fig`` to ``path``; the format follows the extension (see :func:`check_format`)."""
     fig.savefig(path, dpi=110)

@@ -292,6 +292,23 @@ def test_spans_are_drawn_by_colour() -> None:
     assert ax.get_ylim() == (5_001, 0)
 
 
+# A footgun's figure names the exhibit, and its legend explains the red when there is red.
+def test_footgun_figure_has_a_title_and_a_legend() -> None:
+    from patterns import plots
+
+    stuck = [("outer 0 (stuck)", 0.0, 1.0)]
+    fine = [("outer 0", 0.0, 0.1)]
+    fig = plots.verdicts(stuck, fine, "Nested calls through one plain semaphore")
+    assert fig.get_suptitle() == "Nested calls through one plain semaphore"
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "a call at work",
+        "stuck, or blocking everything else",
+    ]
+    (legend,) = plots.verdicts(fine, fine, "fine").legends
+    assert [t.get_text() for t in legend.get_texts()] == ["a call at work"]
+
+
 # Without matplotlib, --plot fails at once, in one line naming the extra to install.
 def test_plot_without_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
