@@ -346,11 +346,23 @@ async def test_random_cancellation_leaves_the_throttler_whole(seed: int) -> None
             tg.start_soon(cancelled_soon)
     stats = throttle.statistics()
     assert (stats.in_use, stats.waiting) == (0, 0)
-    working = Working()
-    async with anyio.create_task_group() as tg:
-        for _ in range(3):
-            tg.start_soon(throttle.run, working.work, 0.02)
-    assert working.peak == 3  # every permit came back
+    # Every permit came back: three calls can hold one each at the same time. Each waits for
+    # the other two, so a lost permit shows as a timeout, whatever the machine's load (a
+    # timing-based check, overlapping 20 ms calls, once failed on a loaded CI machine).
+    holding = 0
+    all_in = anyio.Event()
+
+    async def hold() -> None:
+        nonlocal holding
+        holding += 1
+        if holding == 3:
+            all_in.set()
+        await all_in.wait()
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(throttle.run, hold)
 
 
 # Bad arguments fail at once with a clear message naming them.
