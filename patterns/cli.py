@@ -41,7 +41,8 @@ class _Parser(argparse.ArgumentParser):
         # decision to exit belongs to main(). A mistyped command gets a suggestion.
         typo = re.match(r"argument COMMAND: invalid choice: '([^']*)'", message)
         if typo:
-            commands_ = [c for c in self._commands() if not c.startswith("-")]
+            # The hyphenated names; the underscore spellings are aliases of the same commands.
+            commands_ = [name for name in _subcommands(self) if "_" not in name]
             close = difflib.get_close_matches(typo.group(1), commands_, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise UsageError(
@@ -49,11 +50,14 @@ class _Parser(argparse.ArgumentParser):
             )
         raise UsageError(message)
 
-    def _commands(self) -> list[str]:
-        for action in self._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                return [name for name in action.choices if "_" not in name]
-        return []
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The parser's subcommands by name, aliases included (none for a subcommand's parser)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: dict[str, argparse.ArgumentParser] = action.choices
+            return found
+    return {}
 
 
 def _checked(
@@ -315,21 +319,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         option = extra[0].split("=")[0]
         takes = [
             flag
-            for action in _subparser(parser, args.command)._actions
+            for action in _subcommands(parser)[args.command]._actions
             for flag in action.option_strings
             if flag.startswith("--") and flag != "--help"
         ]
         listing = ", ".join(takes) if takes else "no options"
         raise UsageError(f"argument {option}: {args.command} does not take it; it takes {listing}")
     return args
-
-
-def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            found: argparse.ArgumentParser = action.choices[command]
-            return found
-    raise KeyError(command)
 
 
 def _caused_by_interrupt(exc: BaseException) -> bool:
