@@ -12,4 +12,7 @@ def _run() -> int:
     return main()
 
 
-sys.exit(_run())
+# Guarded: a worker process (anyio's, for processes.in_processes) imports the main module
+# of its parent; unguarded, it would run the command line again inside every worker.
+if __name__ == "__main__":
+    sys.exit(_run())

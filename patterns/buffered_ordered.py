@@ -82,7 +82,19 @@ from contextlib import asynccontextmanager
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .contract import Items, R, SyncSource, T, Work, checked, drain, fail_fast, run_in_order, send
+from .contract import (
+    Items,
+    R,
+    SyncSource,
+    T,
+    Work,
+    check,
+    checked,
+    drain,
+    fail_fast,
+    run_in_order,
+    send,
+)
 
 #: At most ``limit`` calls in flight: one per slot.
 BOUNDED = True
@@ -182,11 +194,7 @@ class _InOrder(AsyncIterator[R]):
 def _check_window(window: object, limit: int) -> int:
     if window is None:
         return 2 * limit
-    if isinstance(window, bool) or not isinstance(window, int):
-        raise TypeError(f"window must be an int >= limit, got {window!r}")
-    if window < limit:
-        raise ValueError(f"window must be >= limit ({limit}), got {window}")
-    return window
+    return int(check("window", window, limit))  # at least one slot per call in flight
 
 
 async def run(work: Work[T, R], items: Items[T], *, limit: int) -> list[R]:

@@ -23,6 +23,7 @@ from rich.console import Console
 
 from patterns import commands
 from patterns.commands import PROG, SPARE_FILES, Failed, StdoutClosed, UsageError, error, say
+from patterns.contract import check
 from patterns.harness import BACKENDS
 from patterns.registry import PATTERNS, summary
 from patterns.workload import DISTRIBUTIONS, Workload
@@ -63,29 +64,20 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
 def _checked(
     convert: Callable[[str], float], low: float, high: float = math.inf, *, noun: str
 ) -> Callable[[str], Any]:
-    """An argparse type: ``convert``, then a range check, each with a one-line message."""
+    """An argparse type: ``convert``, then the library's own range check, so that ``--limit 0``
+    and ``limit=0`` get one message ("must be >= 1, got 0"), argparse naming the option."""
 
     def parse(text: str) -> Any:
         try:
             value = convert(text)
         except (ValueError, OverflowError):
             raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
-        if not low <= value <= high:
-            if high == math.inf:
-                raise argparse.ArgumentTypeError(f"must be >= {_number(low)}, got {text}")
-            raise argparse.ArgumentTypeError(
-                f"must be between {_number(low)} and {_number(high)}, got {text}"
-            )
-        return value
+        try:
+            return check("it", value, low, high, whole=convert is int)
+        except (TypeError, ValueError) as error:
+            raise argparse.ArgumentTypeError(str(error).removeprefix("it ")) from None
 
     return parse
-
-
-def _number(value: float) -> str:
-    """1000000 as such, not 1e+06; 0.5 as 0.5."""
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def _host(text: str) -> str:

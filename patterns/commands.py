@@ -536,7 +536,8 @@ def footgun(args: argparse.Namespace, console: Console, err_console: Console) ->
     if args.plot is not None:
         from patterns import plots
 
-        draw = partial(plots.verdicts, broken.spans, fixed.spans, exhibit.title)
+        gauges = (broken.gauges, fixed.gauges)
+        draw = partial(plots.verdicts, broken.spans, fixed.spans, exhibit.title, gauges=gauges)
         status = max(status, _save_plot(draw, args.plot, err_console, quiet=args.json))
     return status
 

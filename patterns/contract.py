@@ -1,10 +1,13 @@
 """The one helper every recipe shares: copy it beside the recipe, in the same package. It keeps
-alike: bad arguments named, input read lazily, the first failure bare, ``run`` in input order."""
+alike: bad arguments named, input read lazily, the first failure bare, ``run`` in input order.
+Its ``check`` is the package's one argument check: the recipes, the server and the CLI say the
+same thing of the same mistake."""
 
 from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
@@ -23,16 +26,42 @@ Stream = Callable[..., AbstractAsyncContextManager[AsyncIterator[Any]]]  # a rec
 def checked(work: object, items: Items[T], limit: object) -> AsyncIterator[T]:
     """Check a recipe's three arguments, naming the bad one; return the items, unread."""
     check_work(work)
-    # bool is a subclass of int: without this test, limit=True would quietly mean 1.
-    if isinstance(limit, bool) or not isinstance(limit, int):
-        raise TypeError(f"limit must be an int >= 1, got {limit!r} ({type(limit).__name__})")
-    if limit < 1:
-        raise ValueError(f"limit must be >= 1, got {limit}")
+    check("limit", limit)
     if isinstance(items, AsyncIterable):
         return aiter(items)
     if isinstance(items, Iterable):
         return SyncSource(iter(items))
     raise TypeError(f"items must be an iterable or an async iterable, got {type(items).__name__}")
+
+
+def check(
+    name: str, value: Any, least: float = 1, most: float = math.inf, *, whole: bool = True
+) -> Any:
+    """Return ``value`` if it is a number (an int if ``whole``) from ``least`` to ``most``; else
+    raise TypeError (not a number) or ValueError (out of range), naming ``name``."""
+    span = (
+        f"between {_shown(least)} and {_shown(most)}" if most < math.inf
+        else f">= {_shown(least)}" if least > -math.inf else ""
+    )  # fmt: skip
+    # bool is a subclass of int: without this test, limit=True would quietly mean 1.
+    if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
+        kind = f"{'an int' if whole else 'a number'} {span}".strip()
+        raise TypeError(f"{name} must be {kind}, got {value!r} ({type(value).__name__})")
+    if not (whole or math.isfinite(value)) or not least <= value <= most:
+        kind = "" if whole or most < math.inf else "a finite number "  # "between" says finite
+        raise ValueError(f"{name} must be {kind}{span}, got {value if whole else _shown(value)}")
+    return value
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> Any:
+    """Return ``value`` if it is one of ``choices``; else a ValueError naming ``name``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _shown(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"  # 1000000, not 1e+06
 
 
 def check_work(work: object) -> None:

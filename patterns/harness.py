@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import importlib.util
+import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -20,15 +21,25 @@ from typing import Any, Literal, get_args
 
 import anyio
 
+from patterns.contract import check_choice
 from patterns.core import Outcome, Pattern, R, T, Work, collect_errors
-from patterns.probe import Call, Probe
+from patterns.probe import Call, Probe, cpu_times, cpu_used
+from patterns.processes import in_processes
 from patterns.registry import PATTERNS, get_pattern
 from patterns.server import Server
+from patterns.threads import in_threads
 from patterns.workload import Item, Workload, do_work, over_tcp
 
 Backend = Literal["asyncio", "uvloop", "trio"]
 #: sleep: simulated calls; tcp: each call a real connection to a local toy server.
 Transport = Literal["sleep", "tcp"]
+#: Where a blocking or cpu workload's sync calls run: on the event loop itself (the footgun:
+#: everything else stalls), in worker threads, or in worker processes.
+RunIn = Literal["loop", "threads", "processes"]
+RUN_IN: tuple[RunIn, ...] = get_args(RunIn)
+#: Where each kind of work runs unless told: io awaits; blocking calls go to threads; CPU
+#: work to processes.
+DEFAULT_RUN_IN: dict[str, RunIn] = {"io": "loop", "blocking": "threads", "cpu": "processes"}
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
 #: Called after each result reaches the consumer with (results so far, calls in flight).
 Progress = Callable[[int, int], None]
@@ -75,6 +86,17 @@ class Report:
     calls: tuple[Call[Item], ...] = field(default=(), repr=False)
     #: When each result reached the consumer, from the start of the run, in arrival order.
     arrivals: tuple[float, ...] = field(default=(), repr=False)
+    #: What each call spent its latency on (the workload's kind), and where it ran.
+    work: str = "io"
+    run_in: str = "loop"
+    #: CPU seconds used during the run by this process (all its threads) and its children
+    #: (worker processes); divided by the makespan, the cores kept busy.
+    cpu_s: float | None = None
+
+    @property
+    def cores_busy(self) -> float | None:
+        """CPU seconds per second of the run: 2.0 is two cores busy all along."""
+        return None if self.cpu_s is None else _ratio(self.cpu_s, self.makespan_s)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: every field but the workload object and the timeline."""
@@ -187,14 +209,24 @@ async def ameasure(
     on_progress: Progress | None = None,
     clock: Clock = time.perf_counter,
     transport: Transport = "sleep",
+    run_in: RunIn | None = None,
 ) -> Report:
     """Run ``pattern`` on ``workload`` in the running event loop and report on it.
 
     With a failure rate above zero the pattern runs in collect mode: failed items are
     counted, not raised, and the run goes on. ``transport="tcp"`` makes every call a real
-    connection to a toy server started on a free loopback port for the run.
+    connection to a toy server started on a free loopback port for the run. A ``blocking``
+    or ``cpu`` workload runs its sync calls ``run_in`` the loop, threads or processes (by
+    default threads for blocking, processes for cpu); worker processes are started before
+    the clock starts, as a long-running service would have them, and capped at ``limit``.
     """
     workload = Workload() if workload is None else workload
+    where = _check_run_in(workload, run_in, transport)
+    if where != "loop":
+        offloaded = _offloaded(workload, where, limit)
+        if where == "processes":
+            await _start_workers(offloaded, limit)
+        return await _ameasure(pattern, workload, limit, on_progress, clock, offloaded, where)
     if transport == "tcp":
         # Room for every connection the pattern may open (scatter/gather opens one per item);
         # clients always send their delay at once, so a generous window costs nothing.
@@ -208,10 +240,49 @@ async def ameasure(
         async with anyio.create_task_group() as tg:
             _, port = await tg.start(server.serve)
             try:
-                return await _ameasure(pattern, workload, limit, on_progress, clock, over_tcp(port))
+                tcp = over_tcp(port)
+                return await _ameasure(pattern, workload, limit, on_progress, clock, tcp, "loop")
             finally:
                 server.shutdown()
-    return await _ameasure(pattern, workload, limit, on_progress, clock, None)
+    blocking = None if workload.kind == "io" else _on_the_loop(workload.sync_work())
+    return await _ameasure(pattern, workload, limit, on_progress, clock, blocking, "loop")
+
+
+def _check_run_in(workload: Workload, run_in: RunIn | None, transport: Transport) -> RunIn:
+    where = DEFAULT_RUN_IN[workload.kind] if run_in is None else run_in
+    check_choice("run_in", where, RUN_IN)
+    if workload.kind == "io" and where != "loop":
+        raise ValueError(f"io work awaits: it runs on the loop, not in {where}")
+    if transport == "tcp" and workload.kind != "io":
+        raise ValueError(f"transport tcp runs io work, not {workload.kind}")
+    return where
+
+
+def _on_the_loop(fn: Callable[[Item], str]) -> Callable[[Item], Awaitable[str]]:
+    async def on_the_loop(item: Item) -> str:
+        return fn(item)  # a sync call on the event loop: nothing else runs until it returns
+
+    return on_the_loop
+
+
+def _offloaded(workload: Workload, where: RunIn, limit: int) -> Work[Item, str]:
+    """The workload's sync function in threads or processes. Processes are capped at
+    ``limit`` even for a pattern that bounds nothing: one process per item would bring the
+    machine down."""
+    fn = workload.sync_work()
+    return in_threads(fn) if where == "threads" else in_processes(fn, limit=limit)
+
+
+async def _start_workers(adapter: Work[Item, str], limit: int) -> None:
+    """Start ``limit`` worker processes (each pays its interpreter's start-up once) before the
+    clock starts: an item of no latency through each, all at once."""
+
+    async def start_one() -> None:
+        await adapter(Item(-1, 0.0))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(limit):
+            tg.start_soon(start_one)
 
 
 async def _ameasure(
@@ -221,6 +292,7 @@ async def _ameasure(
     on_progress: Progress | None,
     clock: Clock,
     call: Callable[[Item], Awaitable[str]] | None,
+    where: RunIn,
 ) -> Report:
     name, module = _resolve(pattern)
     do_work_here = do_work if call is None else call
@@ -237,6 +309,7 @@ async def _ameasure(
         # Collect mode: a failed item comes back as an Outcome instead of cancelling the run.
         work = collect_errors(work)
     failed = 0
+    cpu_before = cpu_times()
     start = clock()
     async with module.stream(work, workload, limit=limit) as results:
         async for result in results:
@@ -245,9 +318,13 @@ async def _ameasure(
             if on_progress is not None:
                 on_progress(len(arrivals), probe.in_flight)
     makespan = clock() - start
+    cpu = cpu_used(cpu_before, cpu_times())
 
     serial = sum(workload.latencies())
-    ideal = ideal_makespan(workload.latencies(), limit if module.BOUNDED else workload.items)
+    slots = limit if module.BOUNDED else workload.items
+    if workload.kind == "cpu":  # CPU work cannot run on more cores than there are
+        slots = min(slots, os.cpu_count() or 1)
+    ideal = ideal_makespan(workload.latencies(), slots)
     p50, p95, p99 = _percentiles(arrivals)
     calls = tuple(Call(c.item, c.lane, c.start - start, c.end - start, c.ok) for c in probe.calls)
     return Report(
@@ -268,11 +345,14 @@ async def _ameasure(
         serial_s=serial,
         speedup=_ratio(serial, makespan),
         failed=failed,
-        transport="sleep" if call is None else "tcp",
+        transport="tcp" if call is not None and workload.kind == "io" else "sleep",
         bounded=module.BOUNDED,
         workload=workload,
         calls=calls,
         arrivals=tuple(arrivals),
+        work=workload.kind,
+        run_in=where,
+        cpu_s=cpu,
     )
 
 
@@ -313,8 +393,7 @@ def _announcing(work: Work[T, R], announce: Callable[[], None]) -> Work[T, R]:
 
 def check_backend(backend: str) -> tuple[str, dict[str, Any]]:
     """anyio.run's backend and options for ``backend``; a clear error if it cannot run here."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    check_choice("backend", backend, BACKENDS)
     needed = _NEEDS.get(backend)
     if needed is not None and importlib.util.find_spec(needed) is None:
         raise BackendUnavailable(

@@ -9,6 +9,7 @@ pattern never uses more than ``limit`` lanes.
 from __future__ import annotations
 
 import heapq
+import os
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -77,6 +78,62 @@ class Probe(Generic[T]):
         heapq.heappush(self._free_lanes, lane)
         if self.record:
             self.calls.append(Call(item, lane, start, end, ok))
+
+
+@dataclass(frozen=True, slots=True)
+class CpuTimes:
+    """CPU seconds (user + system) so far: this process, each live child, the reaped ones."""
+
+    own: float
+    children: dict[int, float]
+    reaped: float
+
+
+def cpu_times() -> CpuTimes:
+    """A snapshot for :func:`cpu_used`.
+
+    ``os.times()`` counts this process's threads, and its children only once they have
+    exited and been waited for; a worker process kept alive between calls (anyio's process
+    pool) is counted from ``/proc`` instead, on Linux. Elsewhere, live children count once
+    they exit.
+    """
+    times = os.times()
+    return CpuTimes(
+        times.user + times.system, _live_children(), times.children_user + times.children_system
+    )
+
+
+def cpu_used(before: CpuTimes, after: CpuTimes) -> float:
+    """CPU seconds this process and its children used between two snapshots."""
+    live = sum(cpu - before.children.get(pid, 0.0) for pid, cpu in after.children.items())
+    # A child seen alive before and reaped since is in ``reaped`` whole: count only its rest.
+    gone = sum(cpu for pid, cpu in before.children.items() if pid not in after.children)
+    return after.own - before.own + live + (after.reaped - before.reaped - gone)
+
+
+def _live_children() -> dict[int, float]:
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    found: dict[int, float] = {}
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children") as children:
+                pids = [int(pid) for pid in children.read().split()]
+        except OSError:
+            continue
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    # Fields after the command name (in parentheses, maybe with spaces):
+                    # utime and stime are the 12th and 13th.
+                    fields = stat.read().rpartition(")")[2].split()
+                found[pid] = (int(fields[11]) + int(fields[12])) / tick
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
 
 
 def peak_rss_kib() -> int:

@@ -6,11 +6,15 @@ benchmarks) means every entry here. A new recipe registers by adding one line.
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from patterns import (
     buffered_ordered,
     buffered_unordered,
+    processes,
     scatter_gather,
     semaphore,
+    threads,
     throttle,
     worker_pool,
 )
@@ -24,6 +28,9 @@ PATTERNS: dict[str, Pattern] = {
     "buffered_ordered": buffered_ordered,
     "throttle": throttle,
 }
+
+#: The adapters: recipes that make a sync function into work any pattern runs.
+ADAPTERS: dict[str, ModuleType] = {"threads": threads, "processes": processes}
 
 
 def get_pattern(name: str) -> Pattern:

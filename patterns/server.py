@@ -38,7 +38,6 @@ Protocol
 from __future__ import annotations
 
 import errno
-import math
 import os
 import re
 import socket
@@ -48,6 +47,8 @@ from typing import Literal, NoReturn, cast
 import anyio
 from anyio.abc import SocketAttribute, SocketListener, SocketStream, TaskGroup, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
+
+from .contract import check, check_choice
 
 Mode = Literal["toy", "echo"]
 Policy = Literal["reject", "queue"]
@@ -107,14 +108,9 @@ class Server:
         max_line: int = 1024,
         hello_window: float = 0.05,
     ) -> None:
-        if mode not in ("toy", "echo"):
-            raise ValueError(f"mode must be toy or echo, got {mode!r}")
-        if policy not in ("reject", "queue"):
-            raise ValueError(f"policy must be reject or queue, got {policy!r}")
-        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
-            raise TypeError(f"max_connections must be an int >= 1, got {max_connections!r}")
-        if max_connections < 1:
-            raise ValueError(f"max_connections must be >= 1, got {max_connections}")
+        check_choice("mode", mode, ("toy", "echo"))
+        check_choice("policy", policy, ("reject", "queue"))
+        check("max_connections", max_connections)
         for name, value in (
             ("delay", delay),
             ("max_delay", max_delay),
@@ -122,10 +118,8 @@ class Server:
             ("idle_timeout", idle_timeout),
             ("hello_window", hello_window),
         ):
-            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if isinstance(max_line, bool) or not isinstance(max_line, int) or max_line < 8:
-            raise ValueError(f"max_line must be an int >= 8, got {max_line!r}")
+            check(name, value, 0, whole=False)
+        check("max_line", max_line, 8)  # room for "error: " and a word
         self.host, self.port, self.mode, self.policy = host, port, mode, policy
         self.max_connections = max_connections
         self.delay, self.max_delay = delay, max_delay

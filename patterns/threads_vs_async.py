@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 
 import anyio
 
+from patterns.contract import check, check_choice
 from patterns.probe import peak_rss_kib
 from patterns.server import Server
 
@@ -181,15 +182,9 @@ def measure(
     (by default a minute plus twice the delay); if it fails or runs out of time,
     :class:`ChildFailed` says how, with the last line the child wrote on stderr.
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    if isinstance(clients, bool) or not isinstance(clients, int):
-        raise TypeError(f"clients must be an int, got {clients!r}")
-    most = max_clients()
-    if not 1 <= clients <= most:
-        raise ValueError(f"clients must be between 1 and {most} here, got {clients}")
-    if not (isinstance(delay, int | float) and math.isfinite(delay) and delay >= 0):
-        raise ValueError(f"delay must be a finite number >= 0, got {delay!r}")
+    check_choice("kind", kind, KINDS)
+    check("clients", clients, 1, max_clients())
+    check("delay", delay, 0, whole=False)
     if timeout is None:
         timeout = 60 + 2 * delay
     command = [sys.executable, "-m", "patterns.threads_vs_async", kind, str(clients), str(delay)]

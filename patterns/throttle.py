@@ -125,7 +125,19 @@ from typing import Any, TypeVarTuple, Unpack
 import anyio
 import anyio.lowlevel
 
-from .contract import Items, R, T, Work, check_work, checked, drain, fail_fast, run_in_order, send
+from .contract import (
+    Items,
+    R,
+    T,
+    Work,
+    check,
+    check_work,
+    checked,
+    drain,
+    fail_fast,
+    run_in_order,
+    send,
+)
 
 Ts = TypeVarTuple("Ts")
 
@@ -200,19 +212,12 @@ class Throttle:
     def __init__(
         self, max_concurrency: int, *, max_per_second: float | None = None, burst: int = 1
     ) -> None:
-        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
-            raise TypeError(f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
-        if max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        check("max_concurrency", max_concurrency)
         if max_per_second is not None:
-            if isinstance(max_per_second, bool) or not isinstance(max_per_second, int | float):
-                raise TypeError(f"max_per_second must be a number > 0, got {max_per_second!r}")
-            if not (max_per_second > 0 and math.isfinite(max_per_second)):
-                raise ValueError(f"max_per_second must be > 0 and finite, got {max_per_second}")
-        if isinstance(burst, bool) or not isinstance(burst, int):
-            raise TypeError(f"burst must be an int >= 1, got {burst!r}")
-        if burst < 1:
-            raise ValueError(f"burst must be >= 1, got {burst}")
+            check("max_per_second", max_per_second, 0, whole=False)
+            if not max_per_second:  # 0 would be "never": None is the way to say "no rate limit"
+                raise ValueError("max_per_second must be > 0, or None for no rate limit, got 0")
+        check("burst", burst)
         self.max_concurrency = max_concurrency
         self.max_per_second = max_per_second
         self._interval = 1 / max_per_second if max_per_second else 0.0
@@ -516,8 +521,7 @@ def _bound_stream(throttle: Throttle, priority: int) -> Callable[..., Any]:
 
 
 def _check_priority(priority: object) -> None:
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise TypeError(f"priority must be an int, got {priority!r}")
+    check("priority", priority, -math.inf)
 
 
 # --- the cookbook's contract, so the throttler is a pattern like the others ---------------------

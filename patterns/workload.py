@@ -9,14 +9,21 @@ and the same seed always gives the same items. :func:`do_work` is the call the p
 
 from __future__ import annotations
 
+import functools
 import math
 import random
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 import anyio
 
+from patterns.contract import check, check_choice
+
+#: What an item's latency is spent on: awaiting (io), a blocking call, or the CPU.
+WorkKind = Literal["io", "blocking", "cpu"]
+WORK_KINDS: tuple[WorkKind, ...] = get_args(WorkKind)
 Distribution = Literal["uniform", "exponential", "pareto"]
 #: The latency distributions; each has minimum ``low`` and mean ``(low + high) / 2``.
 DISTRIBUTIONS: tuple[Distribution, ...] = get_args(Distribution)
@@ -68,6 +75,10 @@ class WorkFailed(Exception):
         super().__init__(f"{item} failed (simulated failure)")
         self.item = item
 
+    def __reduce__(self) -> tuple[type[WorkFailed], tuple[Item]]:
+        # Rebuilt from its item, not its message, when it comes back from a worker process.
+        return WorkFailed, (self.item,)
+
 
 async def do_work(item: Item) -> str:
     """Wait for the item's latency, as an I/O call would, then name it or fail."""
@@ -75,6 +86,37 @@ async def do_work(item: Item) -> str:
     if item.fails:
         raise WorkFailed(item)
     return f"{item}_processed"
+
+
+def block(item: Item) -> str:
+    """The ``blocking`` kind: the item's latency spent in ``time.sleep``, as a sync SDK call
+    (``requests.get``, a database driver without async support) would spend it."""
+    time.sleep(item.latency)
+    if item.fails:
+        raise WorkFailed(item)
+    return f"{item}_processed"
+
+
+def burn(item: Item, *, rate: float) -> str:
+    """The ``cpu`` kind: the item's latency spent in a pure-Python loop, holding the GIL, at
+    ``rate`` turns a second (:func:`spin_rate`, measured once per process)."""
+    total = 0
+    for turn in range(round(item.latency * rate)):
+        total += turn
+    if item.fails:
+        raise WorkFailed(item)
+    return f"{item}_processed"
+
+
+@functools.cache
+def spin_rate() -> float:
+    """How many turns of :func:`burn`'s loop this process runs in a second (measured over
+    about 0.1 s, once): the ``cpu`` kind's calibration."""
+    turns, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < 0.1:
+        burn(Item(0, 0.01), rate=1e5)  # 1,000 turns
+        turns += 1000
+    return turns / elapsed
 
 
 def over_tcp(port: int, host: str = "127.0.0.1") -> Callable[[Item], Awaitable[str]]:
@@ -111,6 +153,9 @@ class Workload:
     tail (shape 1.5) truncated at ``low + 20 * (high - low)`` and scaled so that its mean is
     that same mean: most items are fast, a few are very slow. ``failure_rate`` is each item's
     chance to fail. Changing the failure rate never changes the latencies of a seed.
+    ``kind`` says what each latency is spent on: ``io`` awaits it (:func:`do_work`),
+    ``blocking`` sleeps through it in a sync call (:func:`block`), ``cpu`` burns it
+    (:func:`burn`); :func:`sync_work` gives the sync function of the last two.
     """
 
     items: int = 20
@@ -119,28 +164,18 @@ class Workload:
     distribution: Distribution = "uniform"
     failure_rate: float = 0.0
     seed: int = 0
+    kind: WorkKind = "io"
 
     def __post_init__(self) -> None:
-        if isinstance(self.items, bool) or not isinstance(self.items, int):
-            raise TypeError(f"items must be an int >= 0, got {self.items!r}")
-        if self.items < 0:
-            raise ValueError(f"items must be >= 0, got {self.items}")
-        for name in ("low", "high", "failure_rate"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise TypeError(f"{name} must be a number, got {value!r}")
-            if not math.isfinite(value):
-                raise ValueError(f"{name} must be finite, got {value}")
-        if not 0 <= self.low <= self.high:
-            raise ValueError(f"latency must satisfy 0 <= low <= high, got {self.low}, {self.high}")
-        if self.distribution not in DISTRIBUTIONS:
-            raise ValueError(
-                f"distribution must be one of {', '.join(DISTRIBUTIONS)}, got {self.distribution!r}"
-            )
-        if not 0 <= self.failure_rate <= 1:
-            raise ValueError(f"failure_rate must be between 0 and 1, got {self.failure_rate}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise TypeError(f"seed must be an int, got {self.seed!r}")
+        check("items", self.items, 0)
+        check("low", self.low, 0, whole=False)
+        check("high", self.high, 0, whole=False)
+        if self.low > self.high:
+            raise ValueError(f"latency must satisfy low <= high, got {self.low}, {self.high}")
+        check_choice("distribution", self.distribution, DISTRIBUTIONS)
+        check("failure_rate", self.failure_rate, 0, 1, whole=False)
+        check("seed", self.seed, -math.inf)
+        check_choice("kind", self.kind, WORK_KINDS)
 
     def __len__(self) -> int:
         return self.items
@@ -159,11 +194,20 @@ class Workload:
         return (item.latency for item in self)
 
     def describe(self) -> str:
-        """``20 items of 0.5–1.5 s``, for sentences and titles."""
+        """``20 items of 0.5–1.5 s``, for sentences and titles (``of CPU`` for cpu work)."""
         spread = f"{self.low:g}–{self.high:g} s"
         if self.distribution != "uniform":
             spread += f" ({self.distribution})"
-        return f"{self.items:,} items of {spread}"
+        spent = {"io": "", "blocking": " blocking", "cpu": " of CPU"}[self.kind]
+        return f"{self.items:,} items of {spread}{spent}"
+
+    def sync_work(self) -> Callable[[Item], str]:
+        """The sync function of a ``blocking`` or ``cpu`` workload; it pickles, for processes."""
+        if self.kind == "blocking":
+            return block
+        if self.kind == "cpu":
+            return functools.partial(burn, rate=spin_rate())
+        raise ValueError("io work is async (do_work): it has no sync function")
 
     def _drawer(self, rng: random.Random) -> Callable[[], float]:
         low, spread = self.low, self.high - self.low

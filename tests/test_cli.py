@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from patterns.cli import main
 from patterns.commands import _progress
 from patterns.harness import Report, measure
 from patterns.present import fast_calls_sentence
+from patterns.server import Server
+from patterns.throttle import Throttle
 from patterns.workload import Workload
 
 FAST = ["--items", "12", "--latency", "0.001", "0.003", "--limit", "3"]
@@ -196,7 +199,7 @@ def test_json() -> None:
         (["compare", "--failure-rate", "2"], "--failure-rate: must be between 0 and 1"),
         (["compare", "--backend", "curio"], "--backend: invalid choice"),
         (["compare", "--items", "-1"], "--items: must be between 0 and 1000000, got -1"),
-        (["compare", "--latency", "0", "inf"], "--latency: must be a finite number, got inf"),
+        (["compare", "--latency", "0", "inf"], "--latency: must be between 0 and 3600, got inf"),
         (["compare", "--seed", "x"], "--seed: invalid int value"),
         (["throttle", "--nested"], "argument --nested: throttle does not take it; it takes"),
         (["footgun", "nosuch"], "unknown footgun 'nosuch'; choose from: early-release"),
@@ -210,6 +213,27 @@ def test_misuse(argv: list[str], message: str) -> None:
     assert out == ""
     assert len(err.strip().splitlines()) == 1
     assert message in err
+
+
+# One check, one message: the CLI says of an option what the library says of its argument.
+@pytest.mark.parametrize(
+    ("argv", "build"),
+    [
+        (["worker-pool", "--limit", "0"], lambda: Throttle(0)),
+        (["compare", "--failure-rate", "2"], lambda: Workload(failure_rate=2)),
+        (["serve", "--drain", "-1"], lambda: Server(drain=-1)),
+        (["serve", "--max-connections", "0"], lambda: Server(max_connections=0)),
+        (["serve", "--idle-timeout", "-1"], lambda: Server(idle_timeout=-1)),
+        (["serve", "--max-line", "7"], lambda: Server(max_line=7)),
+    ],
+)
+def test_cli_and_library_say_the_same(argv: list[str], build: Callable[[], object]) -> None:
+    with pytest.raises(ValueError, match=r"\w+ must be ") as raised:
+        build()
+    _, said = str(raised.value).split(" ", 1)  # "max_concurrency must be >= 1" -> "must be..."
+    status, _, err = run(*argv)
+    assert status == 2
+    assert err.rstrip().endswith(f": {said}")
 
 
 # The real entry point: exit status 2, one line, no traceback.
@@ -307,6 +331,48 @@ def test_footgun_figure_has_a_title_and_a_legend() -> None:
     ]
     (legend,) = plots.verdicts(fine, fine, "fine").legends
     assert [t.get_text() for t in legend.get_texts()] == ["a call at work"]
+
+
+# Forty rows or five thousand, the labelled rows are few enough not to overlap.
+@pytest.mark.parametrize("rows", [3, 40, 5_000])
+def test_span_labels_do_not_overlap(rows: int) -> None:
+    from matplotlib.figure import Figure
+
+    from patterns import plots
+
+    ax = Figure(figsize=(10, 3)).subplots()
+    plots.spans([(f"call {i}", 0.0, 1.0) for i in range(rows)], ax)
+    labels = [tick.get_text() for tick in ax.get_yticklabels()]
+    assert labels[0] == "call 0"
+    assert len(labels) == min(rows, len(labels)) <= 16
+
+
+# A footgun that samples what it holds gets a third row: items held and memory, both versions.
+def test_footgun_figure_with_gauges() -> None:
+    from patterns import plots
+
+    fine = [("call 0", 0.0, 0.1)]
+    gauges = ([(0.0, 0, 0.0), (0.1, 500, 3.0)], [(0.0, 0, 0.0), (0.1, 5, 0.0)])
+    fig = plots.verdicts(fine, fine, "held", gauges=gauges)
+    held, memory = fig.axes[2:]
+    assert [line.get_label() for line in held.get_lines()] == ["broken", "fixed"]
+    assert list(held.get_lines()[0].get_ydata()) == [0, 500]  # type: ignore[arg-type]
+    assert memory.get_ylabel() == "MiB held"
+    assert len(plots.verdicts(fine, fine, "no gauges").axes) == 2
+
+
+# The latency histogram's bins fit the latencies: uniform 0.5-1.5 s over 20 items reads as
+# several bars, not two, however long the run's time to result.
+def test_latency_bins_fit_the_data() -> None:
+    from matplotlib.patches import Rectangle
+
+    from patterns import plots
+
+    report = measure("worker_pool", Workload(items=20, low=0.05, high=0.15), limit=2)
+    fig = plots.report_figure(report)
+    latency = next(ax for ax in fig.axes if ax.get_xlabel().startswith("item latency"))
+    bars = [p for p in latency.patches if isinstance(p, Rectangle) and p.get_height() > 0]
+    assert len(bars) >= 4
 
 
 # Without matplotlib, --plot fails at once, in one line naming the extra to install.

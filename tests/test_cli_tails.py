@@ -385,7 +385,7 @@ def test_threads_vs_async_runs() -> None:
 # serve: --max-delay is checked, then passed to the server.
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("-1", "must be >= 0"), ("nan", "must be a finite number"), ("inf", "finite"),
+    [("-1", "must be a finite number >= 0"), ("nan", "must be a finite number"), ("inf", "finite"),
      ("soon", "expected seconds")],
 )  # fmt: skip
 def test_serve_max_delay_checked(value: str, message: str) -> None:

@@ -18,15 +18,17 @@ from pathlib import Path
 
 import pytest
 from sybil import Sybil
+from sybil.document import PythonDocument
 from sybil.parsers.markdown import CodeBlockParser, PythonCodeBlockParser
 
 from patterns import PATTERNS
 from patterns.cli import build_parser
+from patterns.registry import ADAPTERS
 
 ROOT = Path(__file__).parent.parent
 README = ROOT / "README.md"
 DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
-RECIPES = [ROOT / "patterns" / f"{name}.py" for name in PATTERNS]
+RECIPES = [ROOT / "patterns" / f"{name}.py" for name in [*PATTERNS, *ADAPTERS]]
 PAGES = [*DOCS, *RECIPES]
 PYTHON = Sybil(parsers=[PythonCodeBlockParser()])
 
@@ -42,8 +44,15 @@ def python_blocks(path: Path) -> list[str]:
 # Every block of the page runs, top to bottom, without an error, and prints what it did.
 @pytest.mark.parametrize("path", [p for p in PAGES if python_blocks(p)], ids=page_id)
 def test_examples_run(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    examples = list(PYTHON.parse(path))
-    for example in examples:
+    document = PYTHON.parse(path)
+    if isinstance(document, PythonDocument):
+        # Not in the recipe module's namespace, as Sybil would: a reader's copy has only
+        # what its blocks import.
+        document.pop_evaluator(document.import_document)
+    # Run as a script is run: a page whose example starts worker processes guards its
+    # anyio.run with `if __name__ == "__main__":`, as a script must.
+    document.namespace["__name__"] = "__main__"
+    for example in document:
         example.evaluate()
     assert capsys.readouterr().out.strip(), f"{page_id(path)}'s examples printed nothing"
 

@@ -9,7 +9,7 @@ import gc
 import anyio
 import pytest
 
-from patterns.footguns import blocking_call, exhibits
+from patterns.footguns import Instrument, blocking_call, exhibits
 
 pytestmark = pytest.mark.anyio
 
@@ -77,3 +77,36 @@ async def test_broken_exhibit_cleans_up_when_cancelled(name: str) -> None:
     with anyio.move_on_after(0.05):
         await exhibits()[name].broken()
     gc.collect()  # a coroutine left unawaited warns here, and warnings are errors
+
+
+# The one instrument: calls counted as the harness's probe counts them, the input's pulls
+# counted against the calls finished, a call cut short drawn as stuck.
+async def test_instrument_counts_pulls_and_stuck_calls() -> None:
+    probe = Instrument()
+
+    async def call(item: int) -> int:
+        await anyio.sleep(0 if item < 3 else 10)
+        return item
+
+    with anyio.move_on_after(0.05):
+        async with anyio.create_task_group() as tg:
+            for item in probe.source(range(5)):
+                tg.start_soon(probe.wrap(call), item)
+    assert (probe.pulled, probe.peak, probe.finished) == (5, 5, 5)
+    assert probe.most_ahead == 5  # all five pulled before any finished
+    labels = [label for label, _, _ in probe.spans()]
+    assert sorted(labels) == ["call 0", "call 1", "call 2", "call 3 (stuck)", "call 4 (stuck)"]
+
+
+# Where what a version holds is the point, the exhibit samples it: the unbounded version held
+# thousands of items, the bounded one about its limit, and megabytes of memory only the first.
+# (One backend: the sampling is the backend's timer, tested everywhere by the other tests.)
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.parametrize("name", ["unbounded-gather", "limiter-per-task"])
+async def test_holding_exhibits_sample_what_they_hold(name: str) -> None:
+    broken = await exhibits()[name].broken()
+    fixed = await exhibits()[name].fixed()
+    assert max(held for _, held, _ in broken.gauges) >= 1_000
+    assert max(held for _, held, _ in fixed.gauges) <= 11
+    assert max(mib for _, _, mib in broken.gauges) > 1
+    assert fixed.gauges[-1][0] >= fixed.spans[-1][1]  # sampled to the end of the run

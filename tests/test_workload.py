@@ -64,7 +64,7 @@ def test_distributions(distribution: Any) -> None:
         ({"items": -1}, ValueError, "items"),
         ({"items": 2.5}, TypeError, "items"),
         ({"low": 2, "high": 1}, ValueError, "latency"),
-        ({"low": -1}, ValueError, "latency"),
+        ({"low": -1}, ValueError, "low must be a finite number >= 0"),
         ({"high": float("inf")}, ValueError, "high"),
         ({"distribution": "normal"}, ValueError, "distribution"),
         ({"failure_rate": 1.5}, ValueError, "failure_rate"),

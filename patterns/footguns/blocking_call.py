@@ -15,46 +15,47 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from patterns.footguns import Exhibit, Verdict
+from patterns.footguns import Exhibit, Instrument, Verdict
 
 TICKERS, TICKS, TICK_S, BLOCK_S = 4, 6, 0.05, 0.3
 
 
 async def _scenario(blocker: Callable[[], Coroutine[Any, Any, None]], what: str) -> Verdict:
-    start = time.perf_counter()
-    spans: list[tuple[str, float, float]] = []
-    worst_gap = 0.0
+    probe = Instrument()
+
+    # A well-behaved task: sleeps TICK_S at a time; a tick that takes longer shows a stall.
+    async def tick(name: str) -> None:
+        await anyio.sleep(TICK_S)
 
     async def ticker(name: str) -> None:
-        # A well-behaved task: wakes every TICK_S; how late it wakes shows any stall.
-        nonlocal worst_gap
-        last = time.perf_counter()
         for _ in range(TICKS):
-            await anyio.sleep(TICK_S)
-            now = time.perf_counter()
-            worst_gap = max(worst_gap, now - last)
-            # A short mark at each wake-up: a stall shows as a gap between marks.
-            spans.append((name, now - start - 0.004, now - start))
-            last = now
+            await probe.wrap(tick)(name)
 
-    async def blocking() -> None:
-        await anyio.sleep(TICK_S * 1.5)  # let the tickers get going first
-        began = time.perf_counter()
+    async def blocking(label: str) -> None:
         await blocker()
-        spans.append((f"blocking call ({what})", began - start, time.perf_counter() - start))
+
+    async def start_blocking() -> None:
+        await anyio.sleep(TICK_S * 1.5)  # let the tickers get going first
+        await probe.wrap(blocking)(f"blocking call ({what})")
 
     async with anyio.create_task_group() as tg:
         for i in range(TICKERS):
             tg.start_soon(ticker, f"task {i}")
-        tg.start_soon(blocking)
-    stalled = worst_gap > TICK_S + BLOCK_S / 2
+        tg.start_soon(start_blocking)
+    worst = max(call.end - call.start for call in probe.calls if call.item.startswith("task"))
+    stalled = worst > TICK_S + BLOCK_S / 2
     observed = (
-        f"the other tasks stalled: a {TICK_S * 1000:.0f} ms tick took {worst_gap * 1000:.0f} ms"
+        f"the other tasks stalled: a {TICK_S * 1000:.0f} ms tick took {worst * 1000:.0f} ms"
         if stalled
         else f"the other tasks ran on: the longest {TICK_S * 1000:.0f} ms tick took "
-        f"{worst_gap * 1000:.0f} ms"
+        f"{worst * 1000:.0f} ms"
     )
-    return Verdict(not stalled, observed, tuple(sorted(spans, key=lambda s: s[1])))
+    # Each tick drawn as a short mark where it woke: a stall shows as a gap between marks.
+    spans = [
+        (c.item, c.end - 0.004, c.end) if c.item.startswith("task") else (c.item, c.start, c.end)
+        for c in probe.calls
+    ]
+    return Verdict(not stalled, observed, tuple(sorted(spans, key=lambda span: span[1])))
 
 
 async def broken() -> Verdict:

@@ -11,50 +11,39 @@ from __future__ import annotations
 import anyio
 
 from patterns import semaphore
-from patterns.footguns import Exhibit, Timeline, Verdict
+from patterns.footguns import Exhibit, Instrument, Verdict
 
 ITEMS, LIMIT = 40, 5
 
 
-class _InFlight:
-    def __init__(self) -> None:
-        self.now = self.peak = 0
-        self.timeline = Timeline()
+async def _call(item: int) -> int:
+    await anyio.sleep(0.01)
+    return item
 
-    async def call(self, item: int) -> int:
-        self.now += 1
-        self.peak = max(self.peak, self.now)
-        began = self.timeline.now()
-        try:
-            await anyio.sleep(0.01)
-            return item
-        finally:
-            self.now -= 1
-            self.timeline.add(f"call {item}", began)
 
-    def verdict(self) -> Verdict:
-        return Verdict(
-            self.peak <= LIMIT,
-            f"{self.peak} calls in flight at once, with a limit of {LIMIT}",
-            self.timeline.frozen(),
-        )
+def _verdict(probe: Instrument) -> Verdict:
+    return Verdict(
+        probe.peak <= LIMIT,
+        f"{probe.peak} calls in flight at once, with a limit of {LIMIT}",
+        probe.spans(),
+    )
 
 
 async def broken() -> Verdict:
     """The permit lives only as long as ``start_soon``, which returns at once."""
-    spy, permits = _InFlight(), anyio.Semaphore(LIMIT)
+    probe, permits = Instrument(), anyio.Semaphore(LIMIT)
     async with anyio.create_task_group() as tg:
         for item in range(ITEMS):
             async with permits:
-                tg.start_soon(spy.call, item)
-    return spy.verdict()
+                tg.start_soon(probe.wrap(_call), item)
+    return _verdict(probe)
 
 
 async def fixed() -> Verdict:
     """The semaphore recipe: the task holds its permit until it ends."""
-    spy = _InFlight()
-    await semaphore.run(spy.call, range(ITEMS), limit=LIMIT)
-    return spy.verdict()
+    probe = Instrument()
+    await semaphore.run(probe.wrap(_call), range(ITEMS), limit=LIMIT)
+    return _verdict(probe)
 
 
 EXHIBIT = Exhibit(

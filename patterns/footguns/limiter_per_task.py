@@ -11,78 +11,59 @@ recipe, whose spawner stops pulling while every permit is out.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import anyio
 
 from patterns import semaphore
-from patterns.footguns import Exhibit, Timeline, Verdict
+from patterns.footguns import Exhibit, Instrument, Verdict
 
 ITEMS, LIMIT = 5_000, 10
 
 
-class _Counts:
-    pulled = done = in_flight = most_in_flight = most_pulled_ahead = 0
-
-
-def _source(counts: _Counts) -> Iterator[int]:
-    for item in range(ITEMS):
-        counts.pulled += 1
-        yield item
-
-
-async def _call(item: int, counts: _Counts, timeline: Timeline) -> int:
-    counts.in_flight += 1
-    counts.most_in_flight = max(counts.most_in_flight, counts.in_flight)
-    counts.most_pulled_ahead = max(counts.most_pulled_ahead, counts.pulled - counts.done)
-    began = timeline.now()
+async def _call(item: int) -> int:
     await anyio.sleep(0.001)
-    timeline.add(f"call {item}", began)
-    counts.in_flight -= 1
-    counts.done += 1
     return item
 
 
-def _verdict(counts: _Counts, timeline: Timeline) -> Verdict:
+def _verdict(probe: Instrument) -> Verdict:
     # Bounded means both: calls in flight within the limit, and the input pulled only as
     # slots free (the semaphore recipe pulls at most limit + 1 ahead of completion).
-    ok = counts.most_in_flight <= LIMIT and counts.most_pulled_ahead <= LIMIT + 1
-    but = "and only" if counts.most_pulled_ahead <= LIMIT + 1 else "but"
+    ahead = probe.most_ahead <= LIMIT + 1
+    held = max(mib for _, _, mib in probe.gauges)
     return Verdict(
-        ok,
-        f"{counts.most_in_flight:,} calls in flight at most (limit {LIMIT}), {but} "
-        f"{counts.most_pulled_ahead:,} items pulled and their tasks alive at once, "
-        f"for {ITEMS:,} items",
-        timeline.frozen(),
+        probe.peak <= LIMIT and ahead,
+        f"{probe.peak:,} calls in flight at most (limit {LIMIT}), {'and only' if ahead else 'but'} "
+        f"{probe.most_ahead:,} items pulled and their tasks alive at once, for {ITEMS:,} items; "
+        f"at most {held:.1f} MiB held",
+        probe.spans(),
+        tuple(probe.gauges),
     )
 
 
 async def broken() -> Verdict:
     """The documented idiom: every task started at once, each waiting at the limiter."""
-    counts, timeline = _Counts(), Timeline()
-    limiter = anyio.CapacityLimiter(LIMIT)
+    probe, limiter = Instrument(), anyio.CapacityLimiter(LIMIT)
+    call = probe.wrap(_call)
 
     async def task(item: int) -> None:
         async with limiter:
-            await _call(item, counts, timeline)
+            await call(item)
 
-    async with anyio.create_task_group() as tg:
-        for item in _source(counts):
+    async with probe.sampling(), anyio.create_task_group() as tg:
+        for item in probe.source(range(ITEMS)):
             tg.start_soon(task, item)
-    return _verdict(counts, timeline)
+    return _verdict(probe)
 
 
 async def fixed() -> Verdict:
     """The semaphore recipe: the permit is taken before the task exists."""
-    counts, timeline = _Counts(), Timeline()
-
-    async def work(item: int) -> int:
-        return await _call(item, counts, timeline)
-
-    async with semaphore.stream(work, _source(counts), limit=LIMIT) as results:
-        async for _ in results:
+    probe = Instrument()
+    async with (
+        probe.sampling(),
+        semaphore.stream(probe.wrap(_call), probe.source(range(ITEMS)), limit=LIMIT) as out,
+    ):
+        async for _ in out:
             pass
-    return _verdict(counts, timeline)
+    return _verdict(probe)
 
 
 EXHIBIT = Exhibit(

@@ -10,14 +10,13 @@ whose nested calls borrow their parent's permit, and records the timeline.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
-from patterns.footguns import Exhibit, Verdict
+from patterns.footguns import Exhibit, Instrument, Verdict
 from patterns.throttle import Throttle
 
 OUTER, INNER, LIMIT, WORK_S = 5, 2, 3, 0.05
@@ -55,45 +54,40 @@ class Run:
 
 async def scenario(limited: Limited, *, give_up_after: float, work_s: float = WORK_S) -> Run:
     """Five outer calls, each making two inner calls in turn, all through ``limited``."""
-    start = time.perf_counter()
-    run = Run(finished=False, elapsed_s=0.0)
-    working = 0
-
-    # Calls that began and have not ended, with where they began: at the end, any left are
-    # stuck, and drawn so.
-    unfinished: dict[str, tuple[int, float]] = {}
+    # One instrument per row kind, on one clock: the inner calls' own work (its peak is the
+    # most calls working at once), the outer calls, and the inner calls' asks for a permit.
+    working = Instrument()
+    outers, asks = Instrument(working.origin), Instrument(working.origin)
 
     async def inner(label: str) -> None:
-        nonlocal working
-        began = time.perf_counter() - start
-        working += 1
-        run.peak_working = max(run.peak_working, working)
-        try:
-            await anyio.sleep(work_s)
-        finally:
-            working -= 1
-            run.spans.append(Span(label, 1, began, time.perf_counter() - start))
+        await anyio.sleep(work_s)
+
+    async def ask(label: str) -> None:
+        await limited(working.wrap(inner), label)
 
     async def outer(i: int) -> None:
-        began = time.perf_counter() - start
-        unfinished[f"outer {i}"] = (0, began)
         for j in range(INNER):
-            label = f"inner {i * INNER + j}"
-            unfinished[f"{label} waiting for a permit"] = (1, time.perf_counter() - start)
-            await limited(inner, label)
-            del unfinished[f"{label} waiting for a permit"]
-        del unfinished[f"outer {i}"]
-        run.spans.append(Span(f"outer {i}", 0, began, time.perf_counter() - start))
+            await asks.wrap(ask)(f"inner {i * INNER + j}")
 
+    run = Run(finished=False, elapsed_s=0.0)
     with anyio.move_on_after(give_up_after):
         async with anyio.create_task_group() as tg:
             for i in range(OUTER):
-                tg.start_soon(limited, outer, i)
+                tg.start_soon(limited, outers.wrap(outer), i)
         run.finished = True
-    now = time.perf_counter() - start
-    for label, (depth, began) in unfinished.items():
-        run.spans.append(Span(f"{label} (stuck)", depth, began, now))
-    run.elapsed_s = time.perf_counter() - start
+    run.elapsed_s = working.clock()
+    run.peak_working = working.peak
+    # A call cut short by the timeout is drawn as stuck; an ask only when it never got a permit.
+    stuck = {False: " (stuck)", True: ""}
+    run.spans = [
+        *(Span(f"outer {c.item}{stuck[c.ok]}", 0, c.start, c.end) for c in outers.calls),
+        *(Span(f"{c.item}{stuck[c.ok]}", 1, c.start, c.end) for c in working.calls),
+        *(
+            Span(f"{c.item} waiting for a permit (stuck)", 1, c.start, c.end)
+            for c in asks.calls
+            if not c.ok and c.item not in {w.item for w in working.calls}
+        ),
+    ]
     run.spans.sort(key=lambda span: (span.start, span.depth))
     return run
 

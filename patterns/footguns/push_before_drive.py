@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 
 from patterns import buffered_unordered
-from patterns.footguns import Exhibit, Timeline, Verdict
+from patterns.footguns import Exhibit, Instrument, Verdict
 
 ITEMS, LIMIT, GIVE_UP_S = 10, 3, 0.5
 
@@ -49,61 +49,49 @@ class NaiveThrottler:
 
 async def broken() -> Verdict:
     """Push all ten calls, then read the results: the fourth push never returns."""
-    throttler = NaiveThrottler(LIMIT)
-    pushed, results = 0, list[int]()
-    waiting = None
-    timeline = Timeline()
+    throttler, probe, results = NaiveThrottler(LIMIT), Instrument(), list[int]()
+
+    async def push(item: int) -> None:
+        call = _work(item)
+        try:
+            await throttler.push(call)
+        except BaseException:
+            call.close()  # never run: close it, or Python warns it was never awaited
+            raise
+
     try:
         with anyio.move_on_after(GIVE_UP_S) as gave_up:
             for item in range(ITEMS):
-                waiting = _work(item)
-                began = timeline.now()
-                try:
-                    await throttler.push(waiting)
-                except BaseException:
-                    timeline.add(f"push {item} (stuck)", began)
-                    raise
-                timeline.add(f"push {item}", began)
-                waiting = None
-                pushed += 1
+                await probe.wrap(push)(item)
             while len(results) < ITEMS:
                 results.append(await throttler.next())
     finally:
-        # Also on Ctrl+C: calls never run are closed, or Python warns they were never awaited.
-        if waiting is not None:
-            waiting.close()
-        throttler.close()
-    return _verdict(not gave_up.cancelled_caught, pushed, len(results), timeline)
+        throttler.close()  # also on Ctrl+C: the calls pushed and never run
+    pushed = sum(call.ok for call in probe.calls)
+    return _verdict(not gave_up.cancelled_caught, pushed, len(results), probe, "push {}")
 
 
 async def fixed() -> Verdict:
     """The buffered stream starts the next call only as one in flight ends, and drives them."""
-    results = []
-    timeline = Timeline()
-
-    async def timed(item: int) -> int:
-        began = timeline.now()
-        try:
-            return await _work(item)
-        finally:
-            timeline.add(f"call {item}", began)
-
+    results, probe = [], Instrument()
     with anyio.move_on_after(GIVE_UP_S * 10) as gave_up:
-        async with buffered_unordered.stream(timed, range(ITEMS), limit=LIMIT) as stream:
-            results = [result async for result in stream]
-    return _verdict(not gave_up.cancelled_caught, ITEMS, len(results), timeline)
+        async with buffered_unordered.stream(probe.wrap(_work), range(ITEMS), limit=LIMIT) as out:
+            results = [result async for result in out]
+    return _verdict(not gave_up.cancelled_caught, ITEMS, len(results), probe, "call {}")
 
 
-def _verdict(finished: bool, pushed: int, done: int, timeline: Timeline) -> Verdict:
+def _verdict(finished: bool, pushed: int, done: int, probe: Instrument, label: str) -> Verdict:
     if finished:
         return Verdict(
-            True, f"all {done} calls done, never more than {LIMIT} at once", timeline.frozen()
+            probe.peak <= LIMIT,
+            f"all {done} calls done, at most {probe.peak} at once (limit {LIMIT})",
+            probe.spans(label.format),
         )
     return Verdict(
         False,
         f"deadlocked: {pushed} calls pushed, {done} done; push number {pushed + 1} waited for "
         f"a permit until we gave up after {GIVE_UP_S} s",
-        timeline.frozen(),
+        probe.spans(label.format),
     )
 
 

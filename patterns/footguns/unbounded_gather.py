@@ -8,48 +8,36 @@ when a slot is free, and its memory stays flat.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import anyio
 
 from patterns import buffered_unordered, scatter_gather
 from patterns.core import Pattern
-from patterns.footguns import Exhibit, Timeline, Verdict
+from patterns.footguns import Exhibit, Instrument, Verdict
 
 ITEMS, LIMIT = 5_000, 10
 
 
+async def _call(item: int) -> int:
+    # A millisecond is enough to keep every task alive at once; the run takes half a second.
+    await anyio.sleep(0.001)
+    return item
+
+
 async def _measure(pattern: Pattern) -> Verdict:
-    pulled = done = in_flight = most_in_flight = most_pulled_ahead = 0
-    timeline = Timeline()
-
-    def source() -> Iterator[int]:
-        nonlocal pulled
-        for item in range(ITEMS):
-            pulled += 1
-            yield item
-
-    async def call(item: int) -> int:
-        nonlocal done, in_flight, most_in_flight, most_pulled_ahead
-        in_flight += 1
-        most_in_flight = max(most_in_flight, in_flight)
-        most_pulled_ahead = max(most_pulled_ahead, pulled - done)
-        began = timeline.now()
-        # A millisecond is enough to keep every task alive at once; the run takes half a second.
-        await anyio.sleep(0.001)
-        timeline.add(f"call {item}", began)
-        in_flight -= 1
-        done += 1
-        return item
-
-    async with pattern.stream(call, source(), limit=LIMIT) as results:
-        async for _ in results:
+    probe = Instrument()
+    async with (
+        probe.sampling(),
+        pattern.stream(probe.wrap(_call), probe.source(range(ITEMS)), limit=LIMIT) as out,
+    ):
+        async for _ in out:
             pass
+    held = max(mib for _, _, mib in probe.gauges)
     return Verdict(
-        most_in_flight <= LIMIT,
-        f"{most_in_flight:,} tasks alive and {most_pulled_ahead:,} items pulled at once, "
-        f"for {ITEMS:,} items (limit {LIMIT})",
-        timeline.frozen(),
+        probe.peak <= LIMIT,
+        f"{probe.peak:,} tasks alive and {probe.most_ahead:,} items pulled at once, "
+        f"for {ITEMS:,} items (limit {LIMIT}); at most {held:.1f} MiB held",
+        probe.spans(),
+        tuple(probe.gauges),
     )
 
 

@@ -12,25 +12,20 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from patterns import worker_pool
-from patterns.footguns import Exhibit, Timeline, Verdict
+from patterns.footguns import Exhibit, Instrument, Verdict
 
 ITEMS, WORKERS, GIVE_UP_S = 20, 4, 0.5
 
 
-class _Timed:
-    def __init__(self) -> None:
-        self.timeline = Timeline()
-
-    async def work(self, item: int) -> int:
-        began = self.timeline.now()
-        await anyio.sleep(0.005)
-        self.timeline.add(f"call {item}", began)
-        return item
+async def _work(item: int) -> int:
+    await anyio.sleep(0.005)
+    return item
 
 
 async def broken() -> Verdict:
     """The workers close their clones; nobody closes the originals."""
-    received, timed, last = 0, _Timed(), 0.0
+    received, probe, last = 0, Instrument(), 0.0
+    work = probe.wrap(_work)
     send_items, receive_items = anyio.create_memory_object_stream[int](ITEMS)
     send_results, receive_results = anyio.create_memory_object_stream[int](ITEMS)
 
@@ -39,7 +34,7 @@ async def broken() -> Verdict:
     ) -> None:
         async with items, results:
             async for item in items:
-                await results.send(await timed.work(item))
+                await results.send(await work(item))
 
     # The outer `async with` closes everything when the exhibit ends, so nothing leaks; inside
     # it, the originals stay open all the time the consumer is reading: that is the bug.
@@ -53,31 +48,31 @@ async def broken() -> Verdict:
                 send_items.close()  # the input is done: the workers' loops end...
                 async for _ in receive_results:  # ...but this one never does
                     received += 1
-                    last = timed.timeline.now()
-    timed.timeline.add("consumer waiting for the end (stuck)", last)
-    return _verdict(not gave_up.cancelled_caught, received, timed.timeline)
+                    last = probe.clock()
+    probe.mark("consumer waiting for the end (stuck)", last)
+    return _verdict(not gave_up.cancelled_caught, received, probe)
 
 
 async def fixed() -> Verdict:
     """The worker pool recipe closes the originals: the consumer's loop ends."""
-    received, timed = 0, _Timed()
+    received, probe = 0, Instrument()
     with anyio.move_on_after(GIVE_UP_S * 10) as gave_up:
-        async with worker_pool.stream(timed.work, range(ITEMS), limit=WORKERS) as results:
+        async with worker_pool.stream(probe.wrap(_work), range(ITEMS), limit=WORKERS) as results:
             async for _ in results:
                 received += 1
-    return _verdict(not gave_up.cancelled_caught, received, timed.timeline)
+    return _verdict(not gave_up.cancelled_caught, received, probe)
 
 
-def _verdict(finished: bool, received: int, timeline: Timeline) -> Verdict:
+def _verdict(finished: bool, received: int, probe: Instrument) -> Verdict:
     if finished:
         return Verdict(
-            True, f"all {received} results in, and the consumer's loop ended", timeline.frozen()
+            True, f"all {received} results in, and the consumer's loop ended", probe.spans()
         )
     return Verdict(
         False,
         f"hung: all {received} results were in, but the consumer was still waiting for the "
         f"channel to end when we gave up after {GIVE_UP_S} s",
-        timeline.frozen(),
+        probe.spans(),
     )
 
 
