@@ -23,24 +23,30 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from patterns.harness import (
     BACKENDS,
+    RUN_IN,
     BackendUnavailable,
     Report,
+    ameasure,
     check_backend,
+    check_run_in,
     compare,
     measure,
     serial_report,
+    speedups,
 )
 from patterns.present import (
     compare_sentence,
     comparison_table,
     fast_calls_sentence,
+    parallel_sentence,
+    parallel_table,
     report_table,
     serve_summary,
     threads_vs_async_sentence,
     threads_vs_async_table,
 )
 from patterns.registry import PATTERNS, summary
-from patterns.workload import Workload
+from patterns.workload import WORK_KINDS, Workload
 
 E = TypeVar("E", bound=BaseException)
 # The installed `patterns` script names itself; `python -m patterns` shows as such.
@@ -140,9 +146,15 @@ def run(args: argparse.Namespace, console: Console, err_console: Console) -> int
             distribution=args.distribution,
             failure_rate=args.failure_rate,
             seed=args.seed,
+            kind=args.work,
         )
     except (TypeError, ValueError) as exc:  # e.g. --latency 0 inf: caught by the workload
         raise UsageError(str(exc)) from None
+    try:
+        check_run_in(workload, args.run_in, args.workload)
+    except ValueError as exc:
+        option = "--workload" if args.workload == "tcp" else "--run-in"
+        raise UsageError(f"argument {option}: {exc}") from None
     _check_plot(args.plot)
     _check_backend(args.backend)
     if args.workload == "tcp":
@@ -159,6 +171,7 @@ def run(args: argparse.Namespace, console: Console, err_console: Console) -> int
                     on_start=on_start,
                     on_report=finished.append,
                     transport=args.workload,
+                    run_in=args.run_in,
                 )
             else:
                 on_progress = on_start(command)
@@ -170,6 +183,7 @@ def run(args: argparse.Namespace, console: Console, err_console: Console) -> int
                         backend=args.backend,
                         on_progress=on_progress,
                         transport=args.workload,
+                        run_in=args.run_in,
                     )
                 ]
     except KeyboardInterrupt:
@@ -471,6 +485,54 @@ def threads_vs_async(args: argparse.Namespace, console: Console, err_console: Co
         return 0
     console.print(threads_vs_async_table(results))
     _print(console, threads_vs_async_sentence(results))
+    return 0
+
+
+def parallel(args: argparse.Namespace, console: Console, err_console: Console) -> int:
+    """Each kind of work, on the loop, in threads and in processes: one table, one sentence."""
+    low, high = args.latency
+    if low > high:
+        raise UsageError(f"argument --latency: LO must not exceed HI, got {low:g} {high:g}")
+    _check_backend(args.backend)
+    cores = os.cpu_count() or 1
+    limit = args.limit
+    pattern = args.pattern.replace("-", "_")
+    cases = [(k, w) for k in WORK_KINDS for w in RUN_IN if k != "io" or w == "loop"]
+    runs: dict[tuple[str, str], list[Report]] = {case: [] for case in cases}
+
+    def medians() -> list[Report]:
+        # Each case's run of median makespan: a shared machine's CPU comes and goes between
+        # runs, and rounds taken in turn see the same weather.
+        found = [sorted(r, key=lambda r: r.makespan_s) for r in runs.values() if r]
+        return [r[(len(r) - 1) // 2] for r in found]
+
+    async def run_all() -> None:
+        # One event loop for every case: its worker processes serve them all, and are
+        # stopped once, at the end.
+        for round_ in range(args.rounds):
+            for kind, where in cases:
+                if console.is_terminal and not args.json:
+                    say(err_console, f"round {round_ + 1}: {kind} work in {where}…")
+                workload = Workload(items=args.items, low=low, high=high, kind=kind)
+                report = await ameasure(pattern, workload, limit=limit, run_in=where)
+                runs[kind, where].append(report)
+
+    try:
+        _run_on(args.backend, run_all)
+    except KeyboardInterrupt:
+        if medians() and not args.json:  # what finished is measured: show it, then exit 130
+            console.print(parallel_table(medians(), cores=cores))
+        raise
+    reports = medians()
+    if args.json:
+        found = speedups(reports)
+        _print_json(
+            console,
+            [r.to_dict() | {"speedup_measured": s} for r, s in zip(reports, found, strict=True)],
+        )
+        return 0
+    console.print(parallel_table(reports, cores=cores))
+    _print(console, parallel_sentence(reports, cores=cores))
     return 0
 
 

@@ -96,7 +96,9 @@ class Report:
     @property
     def cores_busy(self) -> float | None:
         """CPU seconds per second of the run: 2.0 is two cores busy all along."""
-        return None if self.cpu_s is None else _ratio(self.cpu_s, self.makespan_s)
+        if self.cpu_s is None or self.makespan_s <= 0:
+            return None
+        return self.cpu_s / self.makespan_s
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: every field but the workload object and the timeline."""
@@ -106,6 +108,7 @@ class Report:
         data["distribution"] = self.workload.distribution
         data["latency_s"] = [self.workload.low, self.workload.high]
         data["seed"] = self.workload.seed
+        data["cores_busy"] = self.cores_busy
         return data
 
     def sentence(self) -> str:
@@ -144,6 +147,19 @@ def ideal_makespan(latencies: Iterable[float], slots: int) -> float:
         else:
             heapq.heappush(free_at, heapq.heappop(free_at) + latency)
     return max(free_at, default=0.0)
+
+
+def speedups(reports: Sequence[Report]) -> list[float | None]:
+    """Each report's speedup over the same work one at a time, *measured*: sync work on the
+    event loop runs one at a time, so that run of the same kind is the yardstick (a CPU's
+    speed drifts by 10-20% between runs on a shared machine; a ratio within one run does
+    not). io work, and a kind run nowhere on the loop, use the sum of latencies."""
+    one_at_a_time = {r.work: r.makespan_s for r in reports if r.run_in == "loop" and r.work != "io"}
+    found: list[float | None] = []
+    for r in reports:
+        serial = one_at_a_time.get(r.work, r.serial_s)
+        found.append(serial / r.makespan_s if serial > 0 and r.makespan_s > 0 else None)
+    return found
 
 
 def _percentiles(values: Sequence[float]) -> tuple[float | None, float | None, float | None]:
@@ -221,7 +237,7 @@ async def ameasure(
     the clock starts, as a long-running service would have them, and capped at ``limit``.
     """
     workload = Workload() if workload is None else workload
-    where = _check_run_in(workload, run_in, transport)
+    where = check_run_in(workload, run_in, transport)
     if where != "loop":
         offloaded = _offloaded(workload, where, limit)
         if where == "processes":
@@ -248,7 +264,9 @@ async def ameasure(
     return await _ameasure(pattern, workload, limit, on_progress, clock, blocking, "loop")
 
 
-def _check_run_in(workload: Workload, run_in: RunIn | None, transport: Transport) -> RunIn:
+def check_run_in(workload: Workload, run_in: RunIn | None, transport: Transport) -> RunIn:
+    """Where ``workload``'s calls run: ``run_in``, or its kind's default; an error naming the
+    mismatch (io work cannot go to threads, tcp carries only io)."""
     where = DEFAULT_RUN_IN[workload.kind] if run_in is None else run_in
     check_choice("run_in", where, RUN_IN)
     if workload.kind == "io" and where != "loop":
@@ -365,6 +383,7 @@ async def acompare(
     on_report: Callable[[Report], None] | None = None,
     clock: Clock = time.perf_counter,
     transport: Transport = "sleep",
+    run_in: RunIn | None = None,
 ) -> list[Report]:
     """Every registered pattern (or those named) on the same workload, one after another.
 
@@ -375,7 +394,13 @@ async def acompare(
     for name in PATTERNS if patterns is None else patterns:
         progress = on_start(name) if on_start is not None else None
         report = await ameasure(
-            name, workload, limit=limit, on_progress=progress, clock=clock, transport=transport
+            name,
+            workload,
+            limit=limit,
+            on_progress=progress,
+            clock=clock,
+            transport=transport,
+            run_in=run_in,
         )
         reports.append(report)
         if on_report is not None:
@@ -413,6 +438,7 @@ def measure(
     on_progress: Progress | None = None,
     clock: Clock = time.perf_counter,
     transport: Transport = "sleep",
+    run_in: RunIn | None = None,
 ) -> Report:
     """:func:`ameasure` in a fresh event loop of the chosen backend."""
     name, options = check_backend(backend)
@@ -424,6 +450,7 @@ def measure(
         on_progress=on_progress,
         clock=clock,
         transport=transport,
+        run_in=run_in,
     )
     return anyio.run(run, backend=name, backend_options=options)
 
@@ -438,6 +465,7 @@ def compare(
     on_report: Callable[[Report], None] | None = None,
     clock: Clock = time.perf_counter,
     transport: Transport = "sleep",
+    run_in: RunIn | None = None,
 ) -> list[Report]:
     """:func:`acompare` in a fresh event loop of the chosen backend."""
     name, options = check_backend(backend)
@@ -450,5 +478,6 @@ def compare(
         on_report=on_report,
         clock=clock,
         transport=transport,
+        run_in=run_in,
     )
     return anyio.run(run, backend=name, backend_options=options)

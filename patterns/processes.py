@@ -38,21 +38,27 @@ When to use it
 
 Failure mode
     What crosses to the worker must pickle, and the worker imports your function by name:
-    a lambda, a closure or a function defined in a notebook cell cannot go (refused here when
-    the adapter is made, naming ``fn``). The worker also imports the program's main script:
-    one without an ``if __name__ == "__main__":`` guard starts itself again in every worker,
-    as with ``multiprocessing``. A failing call's exception comes back bare, but without the
-    worker's traceback.
+    a lambda, a closure or a function defined in a notebook cell cannot go (refused when the
+    adapter is made, naming ``fn``: move it into a module). The worker also imports the
+    program's main script: one without an ``if __name__ == "__main__":`` guard starts itself
+    again in every worker, as with ``multiprocessing``. A failing call's exception comes back
+    bare, but without the worker's traceback.
 
     Cancelling the stream kills the workers running its calls (``cancellable=True``, the
     default here; anyio's own default is to wait for them): nothing runs on that nobody waits
     for, and the next call starts a fresh worker. The workers left idle are killed when the
-    event loop ends, so none outlives ``anyio.run``.
+    event loop ends, so none outlives ``anyio.run``. One gap, in anyio 4.16: a call cancelled
+    while its worker is still starting (the first ~0.3 s) leaves that worker idle outside the
+    pool until its pipe is garbage-collected; it runs none of your work.
 
 Cost (measured)
-    About 300 µs per item to pickle a small call to a warm worker and its result back, and
-    about 150 ms to start each worker the first time (``pytest bench/test_handoff.py
-    --benchmark-only``, 2 cores): a process pays off from calls of about a millisecond of CPU.
+    0.23–0.75 ms per call to pickle a small call to a warm worker and its result back, one at
+    a time (0.8–1.7 ms with 100 KB each way), and 0.33 s to start each worker, a fresh
+    interpreter importing anyio and your module (two runs of ``pytest bench/test_handoff.py
+    --benchmark-only`` on a 2-core VM, asyncio and trio). At limit 2 on 2 cores, processes
+    caught up with the event loop at 1 ms of CPU per item (1.06–1.14×), reached 1.6–1.9× at
+    10 ms, and 1.8–2.1× on 50–150 ms items (``python -m patterns parallel --rounds 3``): worth
+    it from a few ms of CPU per item.
 
 Beside the textbook version
     The textbook is ``loop.run_in_executor`` with a ``ProcessPoolExecutor``: asyncio only, and
@@ -81,6 +87,7 @@ from __future__ import annotations
 
 import inspect
 import pickle
+import sys
 from collections.abc import Callable
 
 import anyio
@@ -109,6 +116,15 @@ def in_processes(
             f"fn must pickle to reach a worker process (a function defined at a module's top "
             f"level, not a lambda or a closure), got {fn!r}: {error}"
         ) from None
+    # A function of a notebook or a REPL pickles by name, as __main__.fn, but a worker has
+    # no file to load that __main__ from: refuse it now, not at the first call.
+    main = sys.modules.get("__main__")
+    home = getattr(inspect.unwrap(getattr(fn, "func", fn)), "__module__", None)
+    if home == "__main__" and getattr(main, "__file__", None) is None:
+        raise TypeError(
+            f"fn must be importable by a worker process, got {fn!r}, defined in a notebook or "
+            "an interactive session: move it into a module and import it from there"
+        )
     tokens = float("inf") if limit is None else check("limit", limit)
     # One limiter per event loop, as anyio's worker processes are; not anyio's default one,
     # which caps the program at one process per core whatever the pattern's limit says.

@@ -55,9 +55,13 @@ Failure mode
     only for calls that are safe to leave behind.
 
 Cost (measured)
-    About 60 µs per item on asyncio, 80 µs on trio, to hand a call to a waiting thread and take
-    its result back (``pytest bench/test_handoff.py --benchmark-only``, 2 cores): nothing
-    beside a blocking call of a millisecond or more.
+    0.24–0.41 ms per call to hand it to a waiting thread and take its result back, one call
+    at a time: 0.24–0.32 ms on asyncio, 0.37–0.41 ms on trio, the same with 100 KB arguments
+    (two runs of ``pytest bench/test_handoff.py --benchmark-only`` on a 2-core VM whose system
+    calls are slow); a new thread starts in 1–2 ms. Small beside a blocking call of 10 ms;
+    below a millisecond the hand-off is most of the cost, and an async client wins. Blocking
+    calls of 50–150 ms, 8 at a time, ran at 97–99% of the ideal (``python -m patterns
+    parallel``).
 
 Beside the textbook version
     The textbook hands the call to asyncio's default executor: asyncio only, and a cap of its

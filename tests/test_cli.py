@@ -417,3 +417,68 @@ def test_plain_output_when_piped() -> None:
     )  # fmt: skip
     assert "\x1b[" not in proc.stdout
     assert "of the ideal." in proc.stdout
+
+
+# parallel: every kind of work in every place it can run, one table, one sentence that reads it.
+def test_parallel_prints_the_table_and_reads_it() -> None:
+    status, out, _ = run("parallel", "--items", "4", "--latency", "0.01", "0.02", "--limit", "2")
+    assert status == 0
+    rows = [line for line in out.splitlines() if line.startswith("│")]
+    places = [(row.split("│")[1].strip(), row.split("│")[2].strip()) for row in rows]
+    assert places == [
+        ("I/O (awaited)", "the event loop"),
+        ("blocking calls", "the event loop"),
+        ("blocking calls", "threads"),
+        ("blocking calls", "processes"),
+        ("CPU-bound Python", "the event loop"),
+        ("CPU-bound Python", "threads"),
+        ("CPU-bound Python", "processes"),
+    ]
+    assert "CPU-bound Python: threads " in out
+    assert "(the GIL), processes " in out
+
+
+# parallel --json: a report per case, with where it ran, its CPU and its measured speedup; the
+# processes' CPU is counted (more than one core busy where there are two).
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores to keep two busy")
+def test_parallel_json_counts_the_workers_cpu() -> None:
+    status, out, _ = run(
+        "parallel", "--items", "8", "--latency", "0.05", "0.05", "--limit", "2", "--json"
+    )
+    assert status == 0
+    reports = {(r["work"], r["run_in"]): r for r in json.loads(out)}
+    assert len(reports) == 7
+    assert reports[("cpu", "processes")]["cores_busy"] > 1.2
+    assert reports[("cpu", "loop")]["cores_busy"] > 0.5
+    assert reports[("blocking", "threads")]["cores_busy"] < 0.5
+    assert reports[("cpu", "loop")]["speedup_measured"] == pytest.approx(1.0)
+    assert reports[("blocking", "threads")]["speedup_measured"] > 1.5
+
+
+# --work and --run-in reach the pattern commands; a mismatch is refused in one line.
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["worker-pool", "--run-in", "threads"], "argument --run-in: io work awaits"),
+        (["compare", "--work", "cpu", "--workload", "tcp"], "argument --workload: transport tcp"),
+        (["parallel", "--latency", "2", "1"], "argument --latency: LO must not exceed HI"),
+        (["parallel", "--pattern", "scatter-gather"], "argument --pattern: invalid choice"),
+        (["parallel", "--plot", "x.png"], "argument --plot: parallel does not take it"),
+    ],
+)
+def test_work_options_misuse(argv: list[str], message: str) -> None:
+    status, out, err = run(*argv)
+    assert (status, out) == (2, "")
+    assert message in err
+
+
+# A pattern's own command runs blocking work in threads, and says so in its JSON.
+def test_pattern_command_runs_blocking_work_in_threads() -> None:
+    status, out, _ = run("semaphore", *FAST, "--work", "blocking", "--json")
+    assert status == 0
+    (report,) = json.loads(out)
+    assert (report["work"], report["run_in"], report["peak_concurrency"]) == (
+        "blocking",
+        "threads",
+        3,
+    )

@@ -171,6 +171,15 @@ def _rounded(value: float) -> str:
     return f"{value:.2g}" if value < 10 else f"{round(value)}"
 
 
+# An adapter's hand-off cost is quoted in the README's chooser and on its page: the same.
+@pytest.mark.parametrize("name", list(ADAPTERS))
+def test_adapter_cost_agrees(name: str) -> None:
+    page = (ROOT / "patterns" / f"{name}.py").read_text()
+    cost = page.split("\nCost (measured)\n", 1)[1].split()[0]
+    (chooser,) = re.findall(rf"^\| \[`{name}`\].*\| ([\d.–]+) ms \|$", README.read_text(), re.M)
+    assert chooser == cost, f"README says {chooser} ms, {name}.py {cost}"
+
+
 # A pattern's cost per item is quoted in three places: all three say what the table measured.
 @pytest.mark.parametrize("name", list(PATTERNS))
 def test_cost_per_item_agrees_everywhere(name: str) -> None:

@@ -5,11 +5,15 @@ as errors)."""
 from __future__ import annotations
 
 import gc
+import time
 
 import anyio
 import pytest
 
-from patterns.footguns import Instrument, blocking_call, exhibits
+from patterns import worker_pool
+from patterns.footguns import Instrument, blocking_call, cpu_hog, exhibits
+from patterns.probe import cpu_times
+from patterns.threads import in_threads
 
 pytestmark = pytest.mark.anyio
 
@@ -21,9 +25,16 @@ PREDICTED = {
     "push-before-drive": "deadlocked: 3 calls pushed, 0 done",
     "nested-throttle": "deadlocked: 0 of 15 calls finished",
     "blocking-call": "the other tasks stalled",
+    "cpu-hog": "CPU-bound call let go of the loop",
+    "default-thread-limit": "40 threads at most, for a limit of 60: 20 calls waited for anyio's "
+    "default limiter",
     "unbounded-gather": "5,000 tasks alive and 5,000 items pulled at once",
     "limiter-per-task": "10 calls in flight at most (limit 10), but 5,000 items pulled",
 }
+
+
+# The exhibits where what a version holds is the point: they sample it (Verdict.gauges).
+HOLDING = {"unbounded-gather", "limiter-per-task"}
 
 
 # There are at least five exhibits, and each predicts its failure.
@@ -39,6 +50,9 @@ async def test_broken_fails_as_predicted(name: str) -> None:
         verdict = await exhibits()[name].broken()
     assert not verdict.ok
     assert PREDICTED[name] in verdict.observed
+    if name in HOLDING:  # sampled while it ran: thousands of items held, megabytes of memory
+        assert max(held for _, held, _ in verdict.gauges) >= 1_000
+        assert max(mib for _, _, mib in verdict.gauges) > 1
 
 
 # The fixed version passes.
@@ -47,6 +61,9 @@ async def test_fixed_passes(name: str) -> None:
     with anyio.fail_after(20):
         verdict = await exhibits()[name].fixed()
     assert verdict.ok, verdict.observed
+    if name in HOLDING:  # sampled to the end of the run: about its limit held, never more
+        assert max(held for _, held, _ in verdict.gauges) <= 11
+        assert verdict.gauges[-1][0] >= verdict.spans[-1][1]
 
 
 # A broken exhibit draws what got stuck; a fixed one has nothing stuck to draw.
@@ -69,6 +86,30 @@ async def test_blocking_call_timeline() -> None:
     _, block_start, block_end = next(s for s in fixed.spans if s[0].startswith("blocking"))
     ticks = [end for label, _, end in fixed.spans if label.startswith("task")]
     assert [t for t in ticks if block_start < t < block_end]  # in a thread, they tick on
+
+
+# A CPU-bound call on the loop holds every quick call until it ends; in a process, every quick
+# call ends while it runs.
+async def test_cpu_hog_timeline() -> None:
+    for verdict, ended_during in ((await cpu_hog.broken(), 0), (await cpu_hog.fixed(), 8)):
+        _, _, cpu_end = next(s for s in verdict.spans if s[0].startswith("CPU-bound"))
+        quick_ends = [end for label, _, end in verdict.spans if label.startswith("quick")]
+        assert len(quick_ends) == 8
+        assert sum(end < cpu_end for end in quick_ends) == ended_during
+
+
+# The fixed cpu-hog's worker process ends with the event loop that started it, whether the
+# exhibit ran to the end or was cancelled while its worker was starting.
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("cancel_after", [None, 0.05])
+def test_cpu_hog_leaves_no_process(backend: str, cancel_after: float | None) -> None:
+    async def main() -> None:
+        with anyio.move_on_after(cancel_after):
+            await cpu_hog.fixed()
+
+    before = set(cpu_times().children)  # another test's event loop may still hold its own
+    anyio.run(main, backend=backend)
+    assert set(cpu_times().children) <= before
 
 
 # Cancelled in the middle, as by Ctrl+C, an exhibit leaves no coroutine that was never awaited.
@@ -98,15 +139,15 @@ async def test_instrument_counts_pulls_and_stuck_calls() -> None:
     assert sorted(labels) == ["call 0", "call 1", "call 2", "call 3 (stuck)", "call 4 (stuck)"]
 
 
-# Where what a version holds is the point, the exhibit samples it: the unbounded version held
-# thousands of items, the bounded one about its limit, and megabytes of memory only the first.
-# (One backend: the sampling is the backend's timer, tested everywhere by the other tests.)
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])
-@pytest.mark.parametrize("name", ["unbounded-gather", "limiter-per-task"])
-async def test_holding_exhibits_sample_what_they_hold(name: str) -> None:
-    broken = await exhibits()[name].broken()
-    fixed = await exhibits()[name].fixed()
-    assert max(held for _, held, _ in broken.gauges) >= 1_000
-    assert max(held for _, held, _ in fixed.gauges) <= 11
-    assert max(mib for _, _, mib in broken.gauges) > 1
-    assert fixed.gauges[-1][0] >= fixed.spans[-1][1]  # sampled to the end of the run
+# Sync work wrapped inside its threads is counted there, one thread at a time: the peak is the
+# threads running at once, and no call is lost to a race.
+async def test_instrument_counts_inside_threads() -> None:
+    probe = Instrument()
+
+    def nap(item: int) -> int:
+        time.sleep(0.03)
+        return item
+
+    results = await worker_pool.run(in_threads(probe.wrap_sync(nap)), range(50), limit=10)
+    assert results == list(range(50))
+    assert (probe.peak, probe.in_flight, probe.finished, len(probe.calls)) == (10, 0, 50, 50)

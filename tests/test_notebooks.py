@@ -15,9 +15,14 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 
 
-# There are the three notebooks the README promises, committed without outputs.
+# There are the four notebooks the README promises, committed without outputs.
 def test_notebooks_are_committed_clean() -> None:
-    assert [path.stem for path in NOTEBOOKS] == ["01-tour", "02-sweeps", "03-footguns"]
+    assert [path.stem for path in NOTEBOOKS] == [
+        "01-tour",
+        "02-sweeps",
+        "03-footguns",
+        "04-parallelism",
+    ]
     for path in NOTEBOOKS:
         book = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
         for cell in book.cells:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 import anyio
 import pytest
 
-from patterns.probe import Probe
+from patterns.probe import Probe, cpu_times, cpu_used
 
 pytestmark = pytest.mark.anyio
 
@@ -68,3 +72,26 @@ async def test_failure_is_recorded() -> None:
         await probe.wrap(work)(7)
     assert probe.in_flight == 0
     assert [c.ok for c in probe.calls] == [False]
+
+
+# CPU time counts a child process while it lives (from /proc) and once it is reaped (from
+# os.times), never twice.
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="live children: /proc")
+def test_cpu_used_counts_children_once() -> None:
+    burn = (
+        "import sys, time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n"
+    )
+    before = cpu_times()
+    # The child burns 0.3 s of CPU, then waits for its stdin to close before it exits.
+    child = subprocess.Popen(
+        [sys.executable, "-c", burn + "sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    assert child.stdin is not None
+    while cpu_used(before, cpu_times()) < 0.3:  # seen while it lives
+        time.sleep(0.01)
+    alive = cpu_used(before, cpu_times())
+    child.stdin.close()
+    child.wait()
+    reaped = cpu_used(before, cpu_times())
+    assert 0.3 <= alive < 1.5
+    assert alive <= reaped < alive + 0.3  # counted once: not alive plus reaped

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import itertools
+import pickle
 import statistics
+import time
 from typing import Any
 
 import pytest
 
-from patterns.workload import DISTRIBUTIONS, Item, WorkFailed, Workload, do_work
+from patterns.workload import (
+    DISTRIBUTIONS,
+    Item,
+    WorkFailed,
+    Workload,
+    block,
+    burn,
+    do_work,
+    spin_rate,
+)
 
 
 # The defaults are the source article's: 20 items of 0.5-1.5 s, uniform.
@@ -69,6 +80,7 @@ def test_distributions(distribution: Any) -> None:
         ({"distribution": "normal"}, ValueError, "distribution"),
         ({"failure_rate": 1.5}, ValueError, "failure_rate"),
         ({"seed": "x"}, TypeError, "seed"),
+        ({"kind": "gpu"}, ValueError, "kind must be one of io, blocking, cpu, got 'gpu'"),
     ],
 )
 def test_bad_arguments(kwargs: dict[str, Any], error: type[Exception], name: str) -> None:
@@ -83,3 +95,42 @@ async def test_do_work() -> None:
     with pytest.raises(WorkFailed, match="item_4") as caught:
         await do_work(Item(4, 0.0, fails=True))
     assert caught.value.item.index == 4
+
+
+# The cpu kind burns about its latency in CPU time: the calibration holds within a generous
+# factor (a shared machine's CPU speed drifts by 10-20%).
+def test_burn_spends_its_latency_in_cpu() -> None:
+    (item,) = Workload(items=1, low=0.05, high=0.05, kind="cpu")
+    rate = spin_rate()  # calibrated once per process, before the clock starts
+    started = time.process_time()
+    burn(item, rate=rate)
+    assert 0.025 < time.process_time() - started < 0.1
+
+
+# The blocking kind waits its latency in a sync call, and spends almost no CPU doing it.
+def test_block_sleeps_without_cpu() -> None:
+    item = Item(0, 0.05)
+    wall, cpu = time.perf_counter(), time.process_time()
+    assert block(item) == "item_0_processed"
+    assert time.perf_counter() - wall >= 0.05
+    assert time.process_time() - cpu < 0.02
+
+
+# Sync work fails like async work, and the failure survives pickling (it comes back from a
+# worker process with its item).
+def test_sync_work_fails_and_pickles() -> None:
+    failing = Item(4, 0.0, fails=True)
+    for fn in (block, Workload(kind="cpu").sync_work()):
+        with pytest.raises(WorkFailed) as raised:
+            fn(failing)
+        again = pickle.loads(pickle.dumps(raised.value))
+        assert (again.item, str(again)) == (failing, "item_4 failed (simulated failure)")
+
+
+# Each kind says what it spends its latency on; io work has no sync function to hand off.
+def test_kinds_describe_themselves() -> None:
+    assert Workload(items=3, kind="cpu").describe() == "3 items of 0.5–1.5 s of CPU"
+    assert Workload(items=3, kind="blocking").describe() == "3 items of 0.5–1.5 s blocking"
+    assert Workload(kind="blocking").sync_work() is block
+    with pytest.raises(ValueError, match="io work is async"):
+        Workload().sync_work()

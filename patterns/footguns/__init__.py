@@ -8,6 +8,7 @@ cleans up after itself. ``python -m patterns footgun NAME`` runs one.
 
 from __future__ import annotations
 
+import threading
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
@@ -20,6 +21,7 @@ import anyio
 from patterns.probe import Probe
 
 T = TypeVar("T")
+R = TypeVar("R")
 Spans = tuple[tuple[str, float, float], ...]
 Gauges = tuple[tuple[float, int, float], ...]
 
@@ -42,7 +44,8 @@ class Instrument(Probe[Any]):
     Wrap the calls with :meth:`wrap` (in flight, peak, each call's span, as the harness counts
     them); wrap the input with :meth:`source` to count the items pulled ahead of the calls that
     finished; :meth:`mark` what is not a call (a consumer left waiting). A call cut short (by
-    the exhibit's timeout, when the broken version hangs) is drawn "(stuck)".
+    the exhibit's timeout, when the broken version hangs) is drawn "(stuck)". Sync work handed
+    to threads is wrapped with :meth:`wrap_sync`, inside the thread.
     """
 
     def __init__(self, origin: float | None = None) -> None:
@@ -54,6 +57,28 @@ class Instrument(Probe[Any]):
         self.most_ahead = 0
         self.marks: list[tuple[str, float, float]] = []
         self.gauges: list[tuple[float, int, float]] = []
+        self._lock = threading.Lock()
+
+    def wrap_sync(self, fn: Callable[[T], R]) -> Callable[[T], R]:
+        """Sync ``fn`` counted and recorded as :meth:`wrap` does, from inside the worker thread
+        that runs it: the count is of the threads running calls, not of the calls awaiting one."""
+
+        def probed(item: T) -> R:
+            # Several threads count at once, and `+=` on an attribute is not atomic: one at a
+            # time. (Not to be mixed with wrap() in one instrument: that counts unlocked.)
+            with self._lock:
+                lane = self._enter()
+            start = self.clock()
+            ok = False
+            try:
+                result = fn(item)
+                ok = True
+                return result
+            finally:
+                with self._lock:
+                    self._exit(item, lane, start, ok)
+
+        return probed
 
     def source(self, items: Iterable[T]) -> Iterator[T]:
         for item in items:
@@ -118,6 +143,8 @@ def exhibits() -> dict[str, Exhibit]:
     """Every exhibit by name, in the order of the source articles."""
     from patterns.footguns import (
         blocking_call,
+        cpu_hog,
+        default_thread_limit,
         early_release,
         limiter_per_task,
         nested_throttle,
@@ -132,6 +159,8 @@ def exhibits() -> dict[str, Exhibit]:
         push_before_drive,
         nested_throttle,
         blocking_call,
+        cpu_hog,
+        default_thread_limit,
         unbounded_gather,
         limiter_per_task,
     )

@@ -1,0 +1,234 @@
+"""The adapters keep the contract: sync work in threads or processes, through any pattern, on
+every backend; exactly once, within the limit, the first failure bare, nothing left running
+that nobody waits for (or only what the page documents), bad arguments named."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import types
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from patterns import Pattern, buffered_unordered, worker_pool
+from patterns.probe import cpu_times
+from patterns.processes import in_processes
+from patterns.threads import in_threads
+from patterns.workload import Item, WorkFailed, Workload, block
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
+
+ADAPT: dict[str, Callable[..., Any]] = {"threads": in_threads, "processes": in_processes}
+
+
+# Module level, so that a worker process can import them by name.
+def double(n: int) -> int:
+    return 2 * n
+
+
+def timed_nap(seconds: float) -> tuple[float, float]:
+    """Sleep, and say when: CLOCK_MONOTONIC is one clock for every process on the machine."""
+    start = time.monotonic()
+    time.sleep(seconds)
+    return start, time.monotonic()
+
+
+def fails_on_three(n: int) -> int:
+    if n == 3:
+        raise ValueError("three")
+    time.sleep(0.005)
+    return n
+
+
+def pid_then_nap(path: str) -> None:
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(30)
+
+
+def peak_overlap(spans: list[tuple[float, float]]) -> int:
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    now = peak = 0
+    for _, change in events:
+        now += change
+        peak = max(peak, now)
+    return peak
+
+
+class Running:
+    """Counts the calls running in threads, and the most at once."""
+
+    def __init__(self) -> None:
+        self.now = self.peak = self.done = 0
+        self._lock = threading.Lock()
+
+    def nap(self, seconds: float) -> float:
+        with self._lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        try:
+            time.sleep(seconds)
+        finally:
+            with self._lock:
+                self.now -= 1
+                self.done += 1
+        return seconds
+
+
+# Every item once, its own result, through every pattern, in threads.
+async def test_exactly_once_in_threads(pattern: Pattern) -> None:
+    results = await pattern.run(in_threads(double), range(12), limit=3)
+    assert results == [2 * n for n in range(12)]
+
+
+# And in processes (through two patterns: a process is the same to all of them, and costs
+# an interpreter start each; scatter/gather would start one per item).
+@pytest.mark.parametrize("pattern", [worker_pool, buffered_unordered], ids=lambda p: p.__name__)
+async def test_exactly_once_in_processes(pattern: Pattern) -> None:
+    results = await pattern.run(in_processes(double), range(12), limit=3)
+    assert results == [2 * n for n in range(12)]
+
+
+# A thread never runs more calls at once than the pattern's limit allows.
+async def test_threads_within_the_pattern_limit(bounded: Pattern) -> None:
+    running = Running()
+    await bounded.run(in_threads(running.nap), [0.01] * 12, limit=3)
+    assert (running.peak, running.done) == (3, 12)
+
+
+# Processes too: their calls' spans, on the machine's one monotonic clock, overlap 2 at most.
+async def test_processes_within_the_pattern_limit() -> None:
+    spans = await worker_pool.run(in_processes(timed_nap), [0.05] * 8, limit=2)
+    assert peak_overlap(spans) == 2
+
+
+# The adapter's own limit caps below the pattern's, across every stream that shares it.
+async def test_adapter_limit_caps_every_stream() -> None:
+    running = Running()
+    shared = in_threads(running.nap, limit=2)
+    async with anyio.create_task_group() as tg:
+        for _ in range(2):
+            tg.start_soon(partial(worker_pool.run, shared, [0.01] * 6, limit=5))
+    assert (running.peak, running.done) == (2, 12)
+
+
+# anyio's default thread limiter (40) does not cap the pattern's limit: 50 calls meet at once.
+async def test_threads_are_not_capped_at_anyio_default() -> None:
+    meeting = threading.Barrier(50, timeout=10)  # broken unless all 50 wait at the same time
+    await worker_pool.run(in_threads(lambda _: meeting.wait()), range(50), limit=50)
+
+
+# A failing sync call's exception comes out bare, its type and message kept.
+@pytest.mark.parametrize("where", list(ADAPT))
+async def test_failure_is_bare(where: str) -> None:
+    with pytest.raises(ValueError, match=r"^three$"):
+        await worker_pool.run(ADAPT[where](fails_on_three), range(8), limit=2)
+
+
+# The workload's simulated failure crosses from a process whole, its item with it.
+async def test_work_failed_crosses_from_a_process() -> None:
+    with pytest.raises(WorkFailed) as raised:
+        await in_processes(block)(Item(7, 0.0, fails=True))
+    assert raised.value.item == Item(7, 0.0, fails=True)
+
+
+# Cancelled, a stream waits for the calls already running in threads: none runs on after it.
+async def test_cancel_waits_for_threads() -> None:
+    running = Running()
+    with anyio.move_on_after(0.05):
+        await worker_pool.run(in_threads(running.nap), [0.3] * 4, limit=4)
+    assert running.now == 0
+    assert running.done == 4
+
+
+# With abandon_on_cancel, as documented: the stream returns at once, the threads run on.
+async def test_abandon_on_cancel_leaves_threads_running() -> None:
+    running = Running()
+    started = time.monotonic()
+    with anyio.move_on_after(0.05):
+        await worker_pool.run(in_threads(running.nap, abandon_on_cancel=True), [0.3] * 4, limit=4)
+    assert time.monotonic() - started < 0.25
+    assert running.now == 4
+    await anyio.sleep(0.5)  # they end on their own, later: no thread outlives the test
+    assert running.done == 4
+
+
+# Cancelled, a stream kills the worker processes running its calls: no call runs on.
+async def test_cancel_kills_processes(tmp_path: Path) -> None:
+    paths = [str(tmp_path / f"call{n}") for n in range(2)]
+    started = time.monotonic()
+    with anyio.move_on_after(2):
+        async with worker_pool.stream(in_processes(pid_then_nap), paths, limit=2) as results:
+            async for _ in results:
+                pass
+    assert time.monotonic() - started < 10  # not the calls' 30 s
+    assert _still_running(paths) == []
+
+
+def _still_running(paths: list[str]) -> list[int]:
+    """Of the processes that wrote their pid to ``paths``, those still alive."""
+    pids = [int(Path(path).read_text()) for path in paths]
+    return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+
+
+# No worker process outlives the event loop that started it, on any backend.
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_no_process_outlives_the_loop(backend: str) -> None:
+    async def main() -> None:
+        await worker_pool.run(in_processes(double), range(6), limit=2)
+        assert cpu_times().children  # the workers are alive while the loop runs
+
+    anyio.run(main, backend=backend)
+    assert cpu_times().children == {}
+
+
+# Bad arguments are refused when the adapter is made, naming the argument.
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda: in_threads(worker_pool.run), TypeError, "fn must be a plain"),  # type: ignore[arg-type]
+        (lambda: in_processes(lambda n: n), TypeError, "fn must pickle"),
+        (lambda: in_processes(42), TypeError, "fn must be a plain"),  # type: ignore[arg-type]
+        (lambda: in_threads(double, limit=0), ValueError, "limit must be >= 1, got 0"),
+        (lambda: in_processes(double, limit=True), TypeError, "limit must be an int"),
+    ],
+)
+def test_bad_arguments(make: Callable[[], object], error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        make()
+
+
+# The harness measures each place the same way: where the run went, and the CPU it used.
+@pytest.mark.parametrize(("kind", "where"), [("blocking", "threads"), ("cpu", "processes")])
+def test_harness_reports_place_and_cpu(kind: str, where: str) -> None:
+    from patterns.harness import measure
+
+    workload = Workload(items=6, low=0.02, high=0.02, kind=kind)  # type: ignore[arg-type]
+    report = measure("worker_pool", workload, limit=2, run_in=where)  # type: ignore[arg-type]
+    assert (report.work, report.run_in, report.peak_concurrency) == (kind, where, 2)
+    assert report.cpu_s is not None
+    if kind == "cpu":
+        assert report.cpu_s >= 0.5 * 6 * 0.02  # the workers' CPU, counted from /proc
+    else:
+        assert report.cpu_s < 6 * 0.02  # asleep in threads: little CPU
+
+
+# A notebook's function pickles by name but cannot be imported by a worker: refused at once,
+# with what to do, instead of a ModuleNotFoundError at the first call.
+def test_notebook_function_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    notebook = types.ModuleType("__main__")  # a kernel's __main__ has no file
+
+    def fetch(n: int) -> int:
+        return n
+
+    fetch.__module__, fetch.__qualname__ = "__main__", "fetch"
+    notebook.fetch = fetch  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "__main__", notebook)
+    with pytest.raises(TypeError, match=r"defined in a notebook.*move it into a module"):
+        in_processes(fetch)
