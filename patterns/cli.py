@@ -81,6 +81,13 @@ def _checked(
     return parse
 
 
+def _cluster(text: str) -> str:
+    """An argparse type: ``local``, or a Dask scheduler's address (``tcp://host:port``)."""
+    if text == "local" or re.fullmatch(r"[a-z]+://\S+", text):
+        return text
+    raise argparse.ArgumentTypeError(f"expected local or tcp://HOST:PORT, got {text!r}")
+
+
 def _host(text: str) -> str:
     """An argparse type: a host name or address, not an empty string."""
     if not text.strip():
@@ -219,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare = command("compare", commands.run, "every pattern on one workload, one table",
                       parents=[run])  # fmt: skip
     compare.set_defaults(pattern="compare")
+    compare.add_argument(
+        "--cluster", default=None, metavar="WHERE", type=_cluster,
+        help="also run the cluster recipes, on a local Dask cluster (local) or on the scheduler "
+        "at tcp://HOST:PORT; needs the cluster extra and asyncio",
+    )  # fmt: skip
     for name, pattern in PATTERNS.items():
         one = command(name.replace("_", "-"), commands.run, summary(pattern),
                       parents=[run], aliases=[name] if "_" in name else [])  # fmt: skip

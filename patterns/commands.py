@@ -157,6 +157,9 @@ def run(args: argparse.Namespace, console: Console, err_console: Console) -> int
         raise UsageError(f"argument {option}: {exc}") from None
     _check_plot(args.plot)
     _check_backend(args.backend)
+    cluster = getattr(args, "cluster", None)
+    if cluster is not None:
+        _check_cluster(args)
     if args.workload == "tcp":
         _room_for_tcp(command, workload.items, args.limit)
     show_progress = console.is_terminal and not args.json
@@ -173,6 +176,16 @@ def run(args: argparse.Namespace, console: Console, err_console: Console) -> int
                     transport=args.workload,
                     run_in=args.run_in,
                 )
+                if cluster is not None:
+                    from patterns.on_cluster import compare_on_cluster
+
+                    reports += compare_on_cluster(
+                        workload,
+                        limit=args.limit,
+                        where=cluster,
+                        backend=args.backend,
+                        on_report=finished.append,  # no progress bar: the calls run elsewhere
+                    )
             else:
                 on_progress = on_start(command)
                 reports = [
@@ -282,6 +295,20 @@ def _check_plot(path: str | None) -> None:
         plots.check_format(path)
     except ValueError as exc:
         raise UsageError(f"argument --plot: {exc}") from None
+
+
+def _check_cluster(args: argparse.Namespace) -> None:
+    """The cluster rows need Dask, asyncio, and the workload they were built for."""
+    from patterns.cluster import ClusterUnavailable, require
+
+    try:
+        require()
+    except ClusterUnavailable as exc:
+        raise UsageError(f"argument --cluster: {exc}") from None
+    if args.backend == "trio":
+        raise UsageError("argument --cluster: the cluster recipes need asyncio (or uvloop)")
+    if args.work != "io" or args.workload != "sleep":
+        raise UsageError("argument --cluster: the cluster rows run io work on simulated calls")
 
 
 def _check_backend(backend: str) -> None:

@@ -94,6 +94,15 @@ class Report:
     cpu_s: float | None = None
 
     @property
+    def overhead_per_item_s(self) -> float | None:
+        """What each item cost its slot beyond its own latency: the makespan's excess over
+        the ideal, spread over the items each slot ran (``limit`` slots when bounded)."""
+        if not self.items:
+            return None
+        slots = min(self.limit, self.items) if self.bounded else self.items
+        return max(0.0, self.makespan_s - self.ideal_makespan_s) * slots / self.items
+
+    @property
     def cores_busy(self) -> float | None:
         """CPU seconds per second of the run: 2.0 is two cores busy all along."""
         if self.cpu_s is None or self.makespan_s <= 0:
@@ -109,6 +118,7 @@ class Report:
         data["latency_s"] = [self.workload.low, self.workload.high]
         data["seed"] = self.workload.seed
         data["cores_busy"] = self.cores_busy
+        data["overhead_per_item_s"] = self.overhead_per_item_s
         return data
 
     def sentence(self) -> str:
@@ -391,6 +401,7 @@ async def acompare(
     ``on_report(report)`` as each one finishes, so that a run cut short keeps what it did.
     """
     reports = []
+
     for name in PATTERNS if patterns is None else patterns:
         progress = on_start(name) if on_start is not None else None
         report = await ameasure(

@@ -11,6 +11,8 @@ from types import ModuleType
 from patterns import (
     buffered_ordered,
     buffered_unordered,
+    cluster_limit,
+    cluster_window,
     processes,
     scatter_gather,
     semaphore,
@@ -27,6 +29,12 @@ PATTERNS: dict[str, Pattern] = {
     "buffered_unordered": buffered_unordered,
     "buffered_ordered": buffered_ordered,
     "throttle": throttle,
+}
+
+#: The recipes that run on a Dask cluster: the same contract, plus ``address=`` (asyncio only).
+CLUSTER_PATTERNS: dict[str, ModuleType] = {
+    "cluster_window": cluster_window,
+    "cluster_limit": cluster_limit,
 }
 
 #: The adapters: recipes that make a sync function into work any pattern runs.

@@ -18,7 +18,7 @@ from sybil import Sybil
 from sybil.parsers.markdown import PythonCodeBlockParser
 
 from patterns import PATTERNS
-from patterns.registry import ADAPTERS
+from patterns.registry import ADAPTERS, CLUSTER_PATTERNS
 
 PACKAGE = Path(__file__).parent.parent / "patterns"
 CHECK = Path(__file__).parent / "copied_recipe.py"
@@ -31,7 +31,7 @@ def reader_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     app = root / "reader_app"
     app.mkdir()
     (app / "__init__.py").write_text("")
-    for name in [*PATTERNS, *ADAPTERS, "contract"]:
+    for name in [*PATTERNS, *ADAPTERS, *CLUSTER_PATTERNS, "cluster", "contract"]:
         shutil.copy(PACKAGE / f"{name}.py", app / f"{name}.py")
     shutil.copy(CHECK, root / CHECK.name)
     return root
@@ -55,7 +55,7 @@ def test_copied_recipe_keeps_the_contract(reader_project: Path, name: str, backe
 
 # A recipe page's opening example runs against the copy, its imports pointed at the reader's
 # package as the comment on each line says ("copied: from yourapp import ...").
-@pytest.mark.parametrize("name", [*PATTERNS, *ADAPTERS])
+@pytest.mark.parametrize("name", [*PATTERNS, *ADAPTERS, *CLUSTER_PATTERNS])
 def test_copied_recipe_runs_its_page_example(reader_project: Path, name: str) -> None:
     first = next(iter(Sybil(parsers=[PythonCodeBlockParser()]).parse(PACKAGE / f"{name}.py")))
     example, changed = re.subn(

@@ -23,12 +23,12 @@ from sybil.parsers.markdown import CodeBlockParser, PythonCodeBlockParser
 
 from patterns import PATTERNS
 from patterns.cli import build_parser
-from patterns.registry import ADAPTERS
+from patterns.registry import ADAPTERS, CLUSTER_PATTERNS
 
 ROOT = Path(__file__).parent.parent
 README = ROOT / "README.md"
 DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
-RECIPES = [ROOT / "patterns" / f"{name}.py" for name in [*PATTERNS, *ADAPTERS]]
+RECIPES = [ROOT / "patterns" / f"{name}.py" for name in [*PATTERNS, *ADAPTERS, *CLUSTER_PATTERNS]]
 PAGES = [*DOCS, *RECIPES]
 PYTHON = Sybil(parsers=[PythonCodeBlockParser()])
 

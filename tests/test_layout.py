@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from patterns import PATTERNS
-from patterns.registry import ADAPTERS
+from patterns.registry import ADAPTERS, CLUSTER_PATTERNS
 
 PACKAGE = Path(__file__).parent.parent / "patterns"
 # Each module, and the package modules it may import; lower layers never import higher ones.
@@ -20,7 +20,7 @@ ALLOWED = {
     "core": {"contract"},
     "workload": {"contract"},
     "probe": {"core"},
-    "registry": {"core", *PATTERNS, *ADAPTERS},
+    "registry": {"core", *PATTERNS, *ADAPTERS, *CLUSTER_PATTERNS},
     # The accept-loop recipe: copied with contract.py, like the pattern recipes.
     "server": {"contract"},
     "threads_vs_async": {"contract", "probe", "server"},
@@ -31,8 +31,10 @@ ALLOWED = {
     # The command line is a door: it parses, and hands over to commands.
     "cli": {"commands", "contract", "harness", "registry", "workload", "threads_vs_async"},
     "commands": {
+        "cluster",
         "footguns",
         "harness",
+        "on_cluster",
         "plots",
         "present",
         "registry",
@@ -53,10 +55,23 @@ ALLOWED = {
     "__init__": {"core", "registry"},
     # A recipe imports the contract helper, relatively, and nothing else of the package.
     **{name: {"contract"} for name in [*PATTERNS, *ADAPTERS]},
+    # The cluster recipes: the contract and their own helper (the Dask client); the limit
+    # stands on the window.
+    "cluster": set(),
+    "cluster_window": {"cluster", "contract"},
+    "cluster_limit": {"cluster_window", "contract"},
+    # Above the harness: the same Report, measured from the spans the calls bring back.
+    "on_cluster": {"core", "harness", "probe", "registry", "workload"},
 }
 THIRD_PARTY = {"anyio", "rich"}
 # Optional packages a module may import where it needs them.
-OPTIONAL = {"plots": {"matplotlib"}}
+OPTIONAL = {
+    "plots": {"matplotlib"},
+    # The cluster extra: imported inside the functions that need it.
+    "cluster": {"distributed"},
+    "cluster_window": {"distributed"},
+    "cluster_limit": {"distributed"},
+}
 
 
 def imports(path: Path) -> set[str]:

@@ -1,0 +1,103 @@
+"""Scenario 7, the cluster: what Dask's plumbing costs per call, beside one event loop's.
+
+The same workload (10,000 calls of 1–3 ms, limit 100) through the cluster recipes on a local
+cluster of two worker processes, and through the in-process worker pool for reference, one
+run each on asyncio: throughput, efficiency, and the overhead per item (what each call cost
+its slot beyond its own latency). The local cluster's start-up is timed apart: the recipes
+start one per stream when given no address.
+
+What it says: a call through the cluster costs its slot about the overhead per item printed in
+the summary; the cluster pays off when each call needs more than one process can give (CPU,
+memory) by more than that, or when the calls outnumber what one event loop can drive.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import pytest
+
+from patterns.harness import Report, ameasure
+from patterns.workload import Workload
+
+from .conftest import EXTRA_SUMMARIES, median_seconds
+from .scenarios import SCALES, Scale
+
+pytest.importorskip("distributed", reason="the cluster extra is not installed")
+
+from patterns.on_cluster import ameasure_cluster
+
+
+@dataclass(frozen=True)
+class ClusterScale:
+    items: int
+    latency: tuple[float, float]
+    limit: int
+
+
+CLUSTER_SCALES = {
+    "full": ClusterScale(10_000, (0.001, 0.003), 100),
+    # Seconds: the scenario runs in the test suite, so it cannot rot.
+    "tiny": ClusterScale(40, (0.001, 0.003), 10),
+}
+_REPORTS: dict[str, Report] = {}
+_STARTUP: list[float] = []
+
+
+def cluster_scale(scale: Scale) -> ClusterScale:
+    return CLUSTER_SCALES["full" if scale == SCALES["full"] else "tiny"]
+
+
+# The same calls through each cluster recipe (a local cluster each) and the in-process pool.
+@pytest.mark.parametrize("name", ["cluster_window", "cluster_limit", "worker_pool"])
+def test_cluster_throughput(benchmark: Any, name: str, scale: Scale) -> None:
+    sized = cluster_scale(scale)
+    workload = Workload(items=sized.items, low=sized.latency[0], high=sized.latency[1])
+    benchmark.group = f"cluster: {sized.items:,} calls of 1–3 ms, limit {sized.limit}, asyncio"
+
+    async def one() -> Report:
+        if name == "worker_pool":
+            return await ameasure(name, workload, limit=sized.limit)
+        return await ameasure_cluster(name, workload, limit=sized.limit, address=None)
+
+    def once() -> None:
+        _REPORTS[name] = anyio.run(one)
+
+    median_seconds(benchmark, once, 1)
+    report = _REPORTS[name]
+    assert report.items == sized.items
+    assert report.peak_concurrency <= sized.limit
+
+
+# What the recipes pay, without an address, before the first call: a local cluster's start.
+def test_local_cluster_startup(benchmark: Any, scale: Scale) -> None:
+    from patterns.cluster import connect
+
+    benchmark.group = "cluster: starting and stopping a local cluster"
+
+    async def start_stop() -> None:
+        started = time.perf_counter()
+        async with connect(None, slots=cluster_scale(scale).limit):
+            _STARTUP.append(time.perf_counter() - started)
+
+    median_seconds(benchmark, lambda: anyio.run(start_stop), 1)
+
+
+def _summary() -> list[str]:
+    lines = []
+    for name, r in _REPORTS.items():
+        overhead = r.overhead_per_item_s
+        lines.append(
+            f"{name:15} {r.items:,} calls: {r.makespan_s:6.2f} s, {r.throughput_per_s or 0:8.0f} "
+            f"calls/s, {r.efficiency or 0:4.0%} of the ideal, peak {r.peak_concurrency}, "
+            f"overhead {0 if overhead is None else overhead * 1e3:.2f} ms per call per slot"
+        )
+    if _STARTUP:
+        lines.append(f"a local cluster of 2 worker processes starts in {_STARTUP[0]:.2f} s")
+    return lines
+
+
+EXTRA_SUMMARIES.append(("the cluster", _summary))

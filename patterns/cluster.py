@@ -1,0 +1,78 @@
+"""The cluster recipes' one helper: a Dask client for the run, on a cluster of your own or on
+a local one that the recipe starts and stops. Copy it beside ``cluster_window.py`` or
+``cluster_limit.py`` (with ``contract.py``).
+
+Dask distributed is an engine that already schedules, retries and moves data across machines:
+the recipes only bound what they hand it, as the in-process recipes bound what they start.
+Its client runs on asyncio, so the cluster recipes do too (uvloop included; not trio).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+
+EXTRA = "pip install -e '.[cluster]'"
+#: How long to try reaching a scheduler before saying it is not there.
+CONNECT_TIMEOUT = "10s"
+
+
+class ClusterUnavailable(RuntimeError):
+    """Dask distributed is not installed, or the event loop is not asyncio."""
+
+
+def require() -> None:
+    """A one-line error naming the extra to install, before anything starts."""
+    if importlib.util.find_spec("distributed") is None:
+        raise ClusterUnavailable(f"the cluster recipes need Dask distributed: {EXTRA}")
+
+
+@asynccontextmanager
+async def connect(address: str | None, *, slots: int) -> AsyncIterator[Any]:
+    """A Dask client on the running asyncio loop: to the scheduler at ``address``
+    (``tcp://host:port``), or, with None, to a local cluster of two worker processes with
+    room for ``slots`` calls at once, started here and closed on the way out."""
+    require()
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # trio's loop is not asyncio's
+        raise ClusterUnavailable(
+            "the cluster recipes need asyncio: Dask's client runs on it"
+        ) from None
+    from distributed import Client, LocalCluster
+
+    cluster: Any = None
+    client: Any = None
+    try:
+        if address is not None:
+            # A cluster that is gone must fail here, in seconds, not hang the run.
+            client = await Client(
+                address, asynchronous=True, timeout=CONNECT_TIMEOUT, set_as_default=False
+            )
+        else:
+            # Two worker processes, each with room for half the calls: an async call holds a
+            # slot while it awaits, so the slots, not the cores, bound how many wait at once.
+            cluster = await LocalCluster(
+                n_workers=2,
+                threads_per_worker=max(1, math.ceil(slots / 2)),
+                processes=True,
+                asynchronous=True,
+                dashboard_address=":0",  # a free port: never a clash with a running cluster
+            )
+            # Not Dask's default client: that one would outlive this block.
+            client = await Client(cluster, asynchronous=True, set_as_default=False)
+        yield client
+    finally:
+        # Shielded: the block may be left by a cancellation, and what it started must still be
+        # closed (an unclosed client fails later, in its __del__, once its loop is gone).
+        with anyio.CancelScope(shield=True):
+            if client is not None:
+                await client.close()
+            if cluster is not None:
+                await cluster.close()

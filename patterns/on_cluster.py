@@ -1,0 +1,159 @@
+"""The harness for the cluster recipes: the same workload, the same Report, across processes.
+
+In one process the probe counts calls in flight as they enter and leave. On a cluster the
+calls run in other processes, perhaps on other machines, so each call brings its own start and
+end times back with its result, and the figures are computed from those spans on the client:
+the peak is the most spans that overlap, the lanes are given as the probe gives them.
+
+The clock: ``time.time()`` on the worker that ran the call, against the client's. On one
+machine that is one clock. Across machines it assumes their clocks agree (NTP keeps them within
+a few milliseconds): a skew shifts the spans, and can blur the peak by that much.
+"""
+
+from __future__ import annotations
+
+import heapq
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+from patterns.core import Outcome, collect_errors
+from patterns.harness import Report, current_backend, ideal_makespan
+from patterns.probe import Call, cpu_times, cpu_used
+from patterns.registry import CLUSTER_PATTERNS
+from patterns.workload import Item, Workload, do_work
+
+Span = tuple[float, float]
+
+
+def spanned(work: Callable[[Item], Awaitable[Any]]) -> Callable[[Item], Awaitable[Any]]:
+    """``work``, returning ``(item, start, end, result)``, times on the worker's wall clock."""
+
+    async def timed(item: Item) -> tuple[Item, float, float, Any]:
+        start = time.time()
+        result = await work(item)
+        return item, start, time.time(), result
+
+    return timed
+
+
+async def ameasure_cluster(
+    name: str, workload: Workload, *, limit: int, address: str | None
+) -> Report:
+    """Run the cluster recipe ``name`` on ``workload`` (a local cluster when ``address`` is
+    None) and report on it, from the spans its calls bring back."""
+    recipe = CLUSTER_PATTERNS[name]
+    work: Callable[[Item], Awaitable[Any]] = spanned(do_work)
+    if workload.failure_rate > 0:
+        work = spanned(collect_errors(do_work))
+    stream = partial(recipe.stream, address=address)
+    spans: list[tuple[Item, float, float, bool]] = []
+    arrivals: list[float] = []
+    cpu_before = cpu_times()
+    async with stream(work, workload, limit=limit) as results:
+        # Timed from the stream's start: a local cluster's start-up is not the work's.
+        origin = time.time()
+        async for item, start, end, result in results:
+            arrivals.append(time.time() - origin)
+            ok = not (isinstance(result, Outcome) and not result.ok)
+            spans.append((item, start - origin, end - origin, ok))
+        makespan = time.time() - origin
+    cpu = cpu_used(cpu_before, cpu_times())
+    calls = _lanes(spans)
+    latencies = list(workload.latencies())
+    serial = sum(latencies)
+    ideal = ideal_makespan(latencies, limit)
+    return Report(
+        pattern=name,
+        backend=current_backend(),
+        items=workload.items,
+        limit=limit,
+        makespan_s=makespan,
+        throughput_per_s=workload.items / makespan if makespan > 0 else None,
+        peak_concurrency=_peak([(c.start, c.end) for c in calls]),
+        mean_concurrency=sum(c.end - c.start for c in calls) / makespan if makespan else 0.0,
+        ideal_makespan_s=ideal,
+        efficiency=ideal / makespan if ideal > 0 and makespan > 0 else None,
+        first_result_s=arrivals[0] if arrivals else None,
+        p50_s=statistics.median(arrivals) if arrivals else None,
+        p95_s=_quantile(arrivals, 0.95),
+        p99_s=_quantile(arrivals, 0.99),
+        serial_s=serial,
+        speedup=serial / makespan if serial > 0 and makespan > 0 else None,
+        failed=sum(not c.ok for c in calls),
+        transport="sleep",
+        bounded=True,
+        workload=workload,
+        calls=tuple(calls),
+        arrivals=tuple(arrivals),
+        run_in="cluster" if address is None else address,
+        cpu_s=cpu,
+    )
+
+
+def _peak(spans: list[Span]) -> int:
+    # Ends before starts at the same instant: a call that ends as another starts is not two.
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    now = peak = 0
+    for _, change in events:
+        now += change
+        peak = max(peak, now)
+    return peak
+
+
+def _lanes(spans: list[tuple[Item, float, float, bool]]) -> list[Call[Item]]:
+    """Each span on the lowest lane free when it starts, as the probe gives lanes."""
+    free: list[int] = []
+    busy: list[tuple[float, int]] = []
+    lanes = 0
+    calls: list[Call[Item]] = []
+    for item, start, end, ok in sorted(spans, key=lambda span: span[1]):
+        while busy and busy[0][0] <= start:
+            heapq.heappush(free, heapq.heappop(busy)[1])
+        if free:
+            lane = heapq.heappop(free)
+        else:
+            lane, lanes = lanes, lanes + 1
+        heapq.heappush(busy, (end, lane))
+        calls.append(Call(item, lane, start, end, ok))
+    return calls
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    if len(values) < 2:
+        return values[0] if values else None
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+def compare_on_cluster(
+    workload: Workload,
+    *,
+    limit: int,
+    where: str,
+    backend: str = "asyncio",
+    on_start: Callable[[str], object] | None = None,
+    on_report: Callable[[Report], None] | None = None,
+) -> list[Report]:
+    """Every cluster recipe on ``workload``, ``where`` being ``local`` (a local cluster per
+    recipe) or a scheduler's address, in one fresh asyncio (or uvloop) event loop."""
+    import anyio
+
+    from patterns.harness import check_backend
+
+    name, options = check_backend(backend)
+    address = None if where == "local" else where
+    reports: list[Report] = []
+
+    async def run_all() -> None:
+        for recipe in CLUSTER_PATTERNS:
+            if on_start is not None:
+                on_start(recipe)
+            report = await ameasure_cluster(recipe, workload, limit=limit, address=address)
+            reports.append(report)
+            if on_report is not None:
+                on_report(report)
+
+    anyio.run(run_all, backend=name, backend_options=options)
+    return reports
