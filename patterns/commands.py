@@ -8,8 +8,10 @@ tests) and returns the exit status. Misuse found before the work raises :class:`
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -179,13 +181,24 @@ def run(args: argparse.Namespace, console: Console, err_console: Console) -> int
                 if cluster is not None:
                     from patterns.on_cluster import compare_on_cluster
 
-                    reports += compare_on_cluster(
-                        workload,
-                        limit=args.limit,
-                        where=cluster,
-                        backend=args.backend,
-                        on_report=finished.append,  # no progress bar: the calls run elsewhere
-                    )
+                    try:
+                        reports += compare_on_cluster(
+                            workload,
+                            limit=args.limit,
+                            where=cluster,
+                            backend=args.backend,
+                            on_report=finished.append,  # no bar: the calls run elsewhere
+                        )
+                    except (OSError, RuntimeError, concurrent.futures.CancelledError) as exc:
+                        # A scheduler unreachable (OSError) or lost mid-run (Dask cancels
+                        # every future: "scheduler-connection-lost"): one line, exit 1.
+                        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc
+                        # What finished is measured: the table first, then the one line.
+                        if args.json:
+                            _print_json(console, [r.to_dict() for r in finished])
+                        else:
+                            console.print(comparison_table(finished, width=console.width))
+                        raise Failed(f"the cluster run failed: {reason}") from None
             else:
                 on_progress = on_start(command)
                 reports = [
@@ -309,6 +322,12 @@ def _check_cluster(args: argparse.Namespace) -> None:
         raise UsageError("argument --cluster: the cluster recipes need asyncio (or uvloop)")
     if args.work != "io" or args.workload != "sleep":
         raise UsageError("argument --cluster: the cluster rows run io work on simulated calls")
+    # Dask's client logs its reconnection attempts with tracebacks; a failure still ends in one
+    # line of ours, with its reason. Imported first: Dask sets its loggers' levels on import.
+    import distributed  # noqa: F401
+
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("distributed")]:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _check_backend(backend: str) -> None:
