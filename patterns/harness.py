@@ -172,7 +172,7 @@ def speedups(reports: Sequence[Report]) -> list[float | None]:
     return found
 
 
-def _percentiles(values: Sequence[float]) -> tuple[float | None, float | None, float | None]:
+def percentiles(values: Sequence[float]) -> tuple[float | None, float | None, float | None]:
     if not values:
         return None, None, None
     if len(values) == 1:
@@ -187,7 +187,7 @@ def serial_report(workload: Workload, backend: str = "-") -> Report:
     for latency in workload.latencies():
         finish += latency
         arrivals.append(finish)
-    p50, p95, p99 = _percentiles(arrivals)
+    p50, p95, p99 = percentiles(arrivals)
     failed = sum(item.fails for item in workload)
     return Report(
         pattern="serial (derived)",
@@ -353,7 +353,7 @@ async def _ameasure(
     if workload.kind == "cpu":  # CPU work cannot run on more cores than there are
         slots = min(slots, os.cpu_count() or 1)
     ideal = ideal_makespan(workload.latencies(), slots)
-    p50, p95, p99 = _percentiles(arrivals)
+    p50, p95, p99 = percentiles(arrivals)
     calls = tuple(Call(c.item, c.lane, c.start - start, c.end - start, c.ok) for c in probe.calls)
     return Report(
         pattern=name,

@@ -13,14 +13,13 @@ a few milliseconds): a skew shifts the spans, and can blur the peak by that much
 from __future__ import annotations
 
 import heapq
-import statistics
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
 from patterns.core import Outcome, collect_errors
-from patterns.harness import Report, current_backend, ideal_makespan
+from patterns.harness import Report, current_backend, ideal_makespan, percentiles
 from patterns.probe import Call, cpu_times, cpu_used
 from patterns.registry import CLUSTER_PATTERNS
 from patterns.workload import Item, Workload, do_work
@@ -65,6 +64,7 @@ async def ameasure_cluster(
     latencies = list(workload.latencies())
     serial = sum(latencies)
     ideal = ideal_makespan(latencies, limit)
+    p50, p95, p99 = percentiles(arrivals)  # as the harness cuts them
     return Report(
         pattern=name,
         backend=current_backend(),
@@ -77,9 +77,9 @@ async def ameasure_cluster(
         ideal_makespan_s=ideal,
         efficiency=ideal / makespan if ideal > 0 and makespan > 0 else None,
         first_result_s=arrivals[0] if arrivals else None,
-        p50_s=statistics.median(arrivals) if arrivals else None,
-        p95_s=_quantile(arrivals, 0.95),
-        p99_s=_quantile(arrivals, 0.99),
+        p50_s=p50,
+        p95_s=p95,
+        p99_s=p99,
         serial_s=serial,
         speedup=serial / makespan if serial > 0 and makespan > 0 else None,
         failed=sum(not c.ok for c in calls),
@@ -119,12 +119,6 @@ def _lanes(spans: list[tuple[Item, float, float, bool]]) -> list[Call[Item]]:
         heapq.heappush(busy, (end, lane))
         calls.append(Call(item, lane, start, end, ok))
     return calls
-
-
-def _quantile(values: list[float], q: float) -> float | None:
-    if len(values) < 2:
-        return values[0] if values else None
-    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
 
 
 def compare_on_cluster(
