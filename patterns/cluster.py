@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,6 +32,15 @@ def require() -> None:
     """A one-line error naming the extra to install, before anything starts."""
     if importlib.util.find_spec("distributed") is None:
         raise ClusterUnavailable(f"the cluster recipes need Dask distributed: {EXTRA}")
+
+
+def quiet_client_logs() -> None:
+    """Silence Dask's own logs in this process (a command line that reports failures itself):
+    imported first, since Dask sets its loggers' levels when it is imported."""
+    import distributed  # noqa: F401
+
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("distributed")]:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 @asynccontextmanager

@@ -51,7 +51,12 @@ Failure mode
     result is delivered once, but a call may have *run* twice (make the work idempotent).
 
 Cost (measured)
-    Not yet measured here: see the benchmark scenario ``bench/test_cluster.py``.
+    Each call goes client → scheduler → worker and back: Dask's plumbing, not the window's,
+    sets the cost, and it caps how many calls a second the cluster moves whatever the limit.
+    The figures, against one event loop's, are in docs/cluster.md ("What a cluster costs",
+    from ``pytest bench/test_cluster.py --benchmark-only``): on short I/O calls a cluster is
+    hundreds of times slower than one process; it pays off for calls of a second or more,
+    or for work one process cannot hold.
 
 Beside the textbook version
     The textbook ``client.map`` + ``as_completed`` submits every item up front; the window

@@ -11,7 +11,6 @@ import argparse
 import concurrent.futures
 import contextlib
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -312,7 +311,7 @@ def _check_plot(path: str | None) -> None:
 
 def _check_cluster(args: argparse.Namespace) -> None:
     """The cluster rows need Dask, asyncio, and the workload they were built for."""
-    from patterns.cluster import ClusterUnavailable, require
+    from patterns.cluster import ClusterUnavailable, quiet_client_logs, require
 
     try:
         require()
@@ -323,11 +322,8 @@ def _check_cluster(args: argparse.Namespace) -> None:
     if args.work != "io" or args.workload != "sleep":
         raise UsageError("argument --cluster: the cluster rows run io work on simulated calls")
     # Dask's client logs its reconnection attempts with tracebacks; a failure still ends in one
-    # line of ours, with its reason. Imported first: Dask sets its loggers' levels on import.
-    import distributed  # noqa: F401
-
-    for name in [n for n in logging.root.manager.loggerDict if n.startswith("distributed")]:
-        logging.getLogger(name).setLevel(logging.CRITICAL)
+    # line of ours, with its reason.
+    quiet_client_logs()
 
 
 def _check_backend(backend: str) -> None:

@@ -191,3 +191,16 @@ def test_cost_per_item_agrees_everywhere(name: str) -> None:
     page = (ROOT / "patterns" / f"{name}.py").read_text()
     cost = page.split("\nCost (measured)\n", 1)[1].split()[0]
     assert cost == quoted, f"{name}.py says {cost} µs, the benchmark table {measured}"
+
+
+# The cluster's throughput is quoted on the limit's recipe page and measured in
+# docs/cluster.md's table: the page says what the table says.
+def test_cluster_figures_agree() -> None:
+    page = (ROOT / "patterns" / "cluster_limit.py").read_text()
+    quoted = re.search(r"it moved (\d+) calls a second where\s+the window alone moved (\d+)", page)
+    assert quoted is not None
+    table = (ROOT / "docs" / "cluster.md").read_text()
+    for name, rate in zip(("cluster_limit", "cluster_window"), quoted.groups(), strict=True):
+        assert re.search(
+            rf"^\| 10,000 of 1–3 ms \| `{name}` \|[^|]*\| [^|]*\| {rate} \|", table, re.M
+        )
