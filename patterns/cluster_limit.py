@@ -91,8 +91,12 @@ BOUNDED = True
 DEFAULT_NAME = "patterns-cluster-limit"
 
 
-def leased(work: Work[T, R], limit: int, name: str) -> Work[T, R]:
-    """``work``, holding a lease of the named cluster-wide semaphore while it runs."""
+def leased(work: Work[T, R], limit: int, name: str | None = None) -> Work[T, R]:
+    """``work``, holding a lease of the named cluster-wide semaphore while it runs (checked
+    first, naming the bad argument; no name: the default one for ``limit``)."""
+    check_work(work)
+    check("limit", limit)
+    name = f"{DEFAULT_NAME}-{limit}" if name is None else name
 
     async def with_lease(item: T) -> R:
         from distributed import Semaphore
@@ -114,13 +118,9 @@ async def stream(
 ) -> AsyncIterator[AsyncIterator[R]]:
     """Results in completion order; at most ``limit`` calls working at once on the cluster,
     counted with every other stream that shares ``name``."""
-    check_work(work)
-    check("limit", limit)
-    name = f"{DEFAULT_NAME}-{limit}" if name is None else name
+    with_lease = leased(work, limit, name)
     window = 2 * limit  # a call queued behind each working one: the leases never wait idle
-    async with cluster_window.stream(
-        leased(work, limit, name), items, limit=window, address=address
-    ) as results:
+    async with cluster_window.stream(with_lease, items, limit=window, address=address) as results:
         yield results
 
 
@@ -133,9 +133,5 @@ async def run(
     name: str | None = None,
 ) -> list[R]:
     """Every result, in input order."""
-    check_work(work)
-    check("limit", limit)
-    name = f"{DEFAULT_NAME}-{limit}" if name is None else name
-    return await cluster_window.run(
-        leased(work, limit, name), items, limit=2 * limit, address=address
-    )
+    with_lease = leased(work, limit, name)
+    return await cluster_window.run(with_lease, items, limit=2 * limit, address=address)

@@ -46,7 +46,7 @@ from patterns.present import (
     threads_vs_async_sentence,
     threads_vs_async_table,
 )
-from patterns.registry import PATTERNS, summary
+from patterns.registry import CLUSTER_PATTERNS, PATTERNS, summary
 from patterns.workload import WORK_KINDS, Workload
 
 E = TypeVar("E", bound=BaseException)
@@ -193,10 +193,7 @@ def run(args: argparse.Namespace, console: Console, err_console: Console) -> int
                         # every future: "scheduler-connection-lost"): one line, exit 1.
                         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc
                         # What finished is measured: the table first, then the one line.
-                        if args.json:
-                            _print_json(console, [r.to_dict() for r in finished])
-                        else:
-                            console.print(comparison_table(finished, width=console.width))
+                        _report_finished(console, finished, json_only=args.json)
                         raise Failed(f"the cluster run failed: {reason}") from None
             else:
                 on_progress = on_start(command)
@@ -214,7 +211,13 @@ def run(args: argparse.Namespace, console: Console, err_console: Console) -> int
     except KeyboardInterrupt:
         # Ctrl+C: the patterns that finished are measured; show them, then exit 130.
         if finished:
-            _report_interrupted(console, finished, json_only=args.json)
+            total = len(PATTERNS) + (len(CLUSTER_PATTERNS) if cluster is not None else 0)
+            _report_finished(
+                console,
+                finished,
+                json_only=args.json,
+                sentence=f"Interrupted: {len(finished)} of {total} patterns had finished.",
+            )
         raise
     except BackendUnavailable as exc:
         raise UsageError(str(exc)) from None
@@ -251,12 +254,16 @@ def run(args: argparse.Namespace, console: Console, err_console: Console) -> int
     return _save_plot(draw, args.plot, err_console, quiet=args.json)
 
 
-def _report_interrupted(console: Console, finished: list[Report], *, json_only: bool) -> None:
+def _report_finished(
+    console: Console, finished: list[Report], *, json_only: bool, sentence: str | None = None
+) -> None:
+    """The rows of a run cut short (Ctrl+C, a cluster lost), before the line that says why."""
     if json_only:
         _print_json(console, [r.to_dict() for r in finished])
         return
     console.print(comparison_table(finished, width=console.width))
-    _print(console, f"Interrupted: {len(finished)} of {len(PATTERNS)} patterns had finished.")
+    if sentence is not None:
+        _print(console, sentence)
 
 
 def _check_plotting() -> None:

@@ -348,22 +348,57 @@ async def _ameasure(
     makespan = clock() - start
     cpu = cpu_used(cpu_before, cpu_times())
 
+    calls = tuple(Call(c.item, c.lane, c.start - start, c.end - start, c.ok) for c in probe.calls)
+    return build_report(
+        name,
+        workload,
+        limit=limit,
+        bounded=module.BOUNDED,
+        makespan=makespan,
+        peak=probe.peak,
+        busy=probe.busy,
+        arrivals=arrivals,
+        calls=calls,
+        failed=failed,
+        transport="tcp" if call is not None and workload.kind == "io" else "sleep",
+        run_in=where,
+        cpu=cpu,
+    )
+
+
+def build_report(
+    pattern: str,
+    workload: Workload,
+    *,
+    limit: int,
+    bounded: bool,
+    makespan: float,
+    peak: int,
+    busy: float,
+    arrivals: Sequence[float],
+    calls: Sequence[Call[Item]],
+    failed: int,
+    transport: str,
+    run_in: str,
+    cpu: float | None,
+) -> Report:
+    """A Report from what a run observed; every other figure (ideal, efficiency, speedup,
+    percentiles) derived here, the same way for every harness."""
     serial = sum(workload.latencies())
-    slots = limit if module.BOUNDED else workload.items
+    slots = limit if bounded else workload.items
     if workload.kind == "cpu":  # CPU work cannot run on more cores than there are
         slots = min(slots, os.cpu_count() or 1)
     ideal = ideal_makespan(workload.latencies(), slots)
     p50, p95, p99 = percentiles(arrivals)
-    calls = tuple(Call(c.item, c.lane, c.start - start, c.end - start, c.ok) for c in probe.calls)
     return Report(
-        pattern=name,
+        pattern=pattern,
         backend=current_backend(),
         items=workload.items,
         limit=limit,
         makespan_s=makespan,
         throughput_per_s=_ratio(workload.items, makespan),
-        peak_concurrency=probe.peak,
-        mean_concurrency=probe.busy / makespan if makespan else 0.0,
+        peak_concurrency=peak,
+        mean_concurrency=busy / makespan if makespan else 0.0,
         ideal_makespan_s=ideal,
         efficiency=_ratio(ideal, makespan),
         first_result_s=arrivals[0] if arrivals else None,
@@ -373,13 +408,13 @@ async def _ameasure(
         serial_s=serial,
         speedup=_ratio(serial, makespan),
         failed=failed,
-        transport="tcp" if call is not None and workload.kind == "io" else "sleep",
-        bounded=module.BOUNDED,
+        transport=transport,
+        bounded=bounded,
         workload=workload,
-        calls=calls,
+        calls=tuple(calls),
         arrivals=tuple(arrivals),
         work=workload.kind,
-        run_in=where,
+        run_in=run_in,
         cpu_s=cpu,
     )
 

@@ -19,7 +19,7 @@ from functools import partial
 from typing import Any
 
 from patterns.core import Outcome, collect_errors
-from patterns.harness import Report, current_backend, ideal_makespan, percentiles
+from patterns.harness import Report, build_report
 from patterns.probe import Call, cpu_times, cpu_used
 from patterns.registry import CLUSTER_PATTERNS
 from patterns.workload import Item, Workload, do_work
@@ -61,35 +61,20 @@ async def ameasure_cluster(
         makespan = time.time() - origin
     cpu = cpu_used(cpu_before, cpu_times())
     calls = _lanes(spans)
-    latencies = list(workload.latencies())
-    serial = sum(latencies)
-    ideal = ideal_makespan(latencies, limit)
-    p50, p95, p99 = percentiles(arrivals)  # as the harness cuts them
-    return Report(
-        pattern=name,
-        backend=current_backend(),
-        items=workload.items,
+    return build_report(
+        name,
+        workload,
         limit=limit,
-        makespan_s=makespan,
-        throughput_per_s=workload.items / makespan if makespan > 0 else None,
-        peak_concurrency=_peak([(c.start, c.end) for c in calls]),
-        mean_concurrency=sum(c.end - c.start for c in calls) / makespan if makespan else 0.0,
-        ideal_makespan_s=ideal,
-        efficiency=ideal / makespan if ideal > 0 and makespan > 0 else None,
-        first_result_s=arrivals[0] if arrivals else None,
-        p50_s=p50,
-        p95_s=p95,
-        p99_s=p99,
-        serial_s=serial,
-        speedup=serial / makespan if serial > 0 and makespan > 0 else None,
+        bounded=True,
+        makespan=makespan,
+        peak=_peak([(c.start, c.end) for c in calls]),
+        busy=sum(c.end - c.start for c in calls),
+        arrivals=arrivals,
+        calls=calls,
         failed=sum(not c.ok for c in calls),
         transport="sleep",
-        bounded=True,
-        workload=workload,
-        calls=tuple(calls),
-        arrivals=tuple(arrivals),
         run_in="cluster" if address is None else address,
-        cpu_s=cpu,
+        cpu=cpu,
     )
 
 
