@@ -86,6 +86,81 @@ def test_local_cluster_startup(benchmark: Any, scale: Scale) -> None:
     median_seconds(benchmark, lambda: anyio.run(start_stop), 1)
 
 
+@dataclass(frozen=True)
+class IdiomScale:
+    items: int
+    limit: int
+
+
+IDIOM_SCALES = {"full": IdiomScale(2_000, 100), "tiny": IdiomScale(40, 10)}
+#: Calls a second, each way of running the same calls on one local cluster, in one run.
+_IDIOM_RATES: dict[str, float] = {}
+
+
+async def _short_call(seconds: float) -> float:
+    await anyio.sleep(seconds)
+    return seconds
+
+
+async def _dask_map_gather(client: Any, latencies: list[float], limit: int) -> int:
+    """Dask's own unbounded idiom: every call submitted at once, then gathered."""
+    return len(await client.gather(client.map(_short_call, latencies, pure=False)))
+
+
+async def _dask_window(client: Any, latencies: list[float], limit: int) -> int:
+    """Dask's own bounded idiom, written by hand: ``as_completed`` with results, a window of
+    ``limit`` refilled with ``add()`` as each call ends."""
+    from distributed import as_completed
+
+    pending = iter(latencies)
+    first = [client.submit(_short_call, next(pending), pure=False) for _ in range(limit)]
+    window = as_completed(first, loop=client.loop, with_results=True)
+    done = 0
+    async for _, _result in window:
+        done += 1
+        for seconds in pending:
+            window.add(client.submit(_short_call, seconds, pure=False))
+            break
+    return done
+
+
+def _recipe(module: Any) -> Any:
+    async def run(client: Any, latencies: list[float], limit: int) -> int:
+        address = client.scheduler.address
+        return len(await module.run(_short_call, latencies, limit=limit, address=address))
+
+    return run
+
+
+# cluster_window beside Dask's own idioms, on one local cluster, in one run: its floor is the
+# hand-written as_completed window of the same size (target: at least 0.9x its calls/s).
+def test_cluster_window_against_the_dask_idiom(benchmark: Any, scale: Scale) -> None:
+    from patterns import cluster_limit, cluster_window
+    from patterns.cluster import connect
+
+    sized = IDIOM_SCALES["full" if scale == SCALES["full"] else "tiny"]
+    workload = Workload(items=sized.items, low=0.001, high=0.003)
+    latencies = [item.latency for item in workload]
+    benchmark.group = f"cluster idioms: {sized.items:,} calls of 1–3 ms, limit {sized.limit}"
+    ways = {
+        "client.map + gather (unbounded)": _dask_map_gather,
+        "as_completed window (Dask idiom)": _dask_window,
+        "cluster_window": _recipe(cluster_window),
+        "cluster_limit": _recipe(cluster_limit),
+    }
+
+    async def all_ways() -> None:
+        async with connect(None, slots=sized.limit) as client:
+            await ways["client.map + gather (unbounded)"](client, latencies[:50], sized.limit)
+            for name, way in ways.items():  # one warm-up above, then each in turn
+                started = time.perf_counter()
+                assert await way(client, latencies, sized.limit) == sized.items
+                _IDIOM_RATES[name] = sized.items / (time.perf_counter() - started)
+
+    median_seconds(benchmark, lambda: anyio.run(all_ways), 1)
+    assert set(_IDIOM_RATES) == set(ways)
+
+
 def _summary() -> list[str]:
     lines = []
     for name, r in _REPORTS.items():
@@ -97,6 +172,15 @@ def _summary() -> list[str]:
         )
     if _STARTUP:
         lines.append(f"a local cluster of 2 worker processes starts in {_STARTUP[0]:.2f} s")
+    for name, rate in _IDIOM_RATES.items():
+        lines.append(f"{name:34} {rate:8.0f} calls/s")
+    floor = _IDIOM_RATES.get("as_completed window (Dask idiom)")
+    if floor and "cluster_window" in _IDIOM_RATES:
+        ratio = _IDIOM_RATES["cluster_window"] / floor
+        verdict = "met" if ratio >= 0.9 else "not yet"
+        lines.append(
+            f"{verdict}: cluster_window at {ratio:.2f}x the Dask idiom's calls/s (>= 0.9x)"
+        )
     return lines
 
 

@@ -17,6 +17,7 @@ import math
 import os
 import re
 import sys
+import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -82,10 +83,24 @@ def _checked(
 
 
 def _cluster(text: str) -> str:
-    """An argparse type: ``local``, or a Dask scheduler's address (``tcp://host:port``)."""
-    if text == "local" or re.fullmatch(r"[a-z]+://\S+", text):
+    """An argparse type: ``local``, or a Dask scheduler's address (``tcp://host:port``), read
+    whole here: a malformed one is one line now, not a traceback from Dask later."""
+    if text == "local":
         return text
-    raise argparse.ArgumentTypeError(f"expected local or tcp://HOST:PORT, got {text!r}")
+    try:
+        address = urllib.parse.urlsplit(text)
+        port = address.port  # a port that is not a number from 0 to 65535 raises
+    except ValueError:
+        address, port = None, None
+    if (
+        address is None
+        or (address.scheme, address.path, address.query, address.fragment) != ("tcp", "", "", "")
+        or not address.hostname
+        or address.username is not None
+        or not port
+    ):
+        raise argparse.ArgumentTypeError(f"expected local or tcp://HOST:PORT, got {text!r}")
+    return text
 
 
 def _host(text: str) -> str:

@@ -13,6 +13,7 @@ import asyncio
 import importlib.util
 import logging
 import math
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,6 +23,9 @@ import anyio
 EXTRA = "pip install -e '.[cluster]'"
 #: How long to try reaching a scheduler before saying it is not there.
 CONNECT_TIMEOUT = "10s"
+#: The most calls a stream may keep on a cluster at once: each is a task in the scheduler and
+#: a slot on a worker (a local cluster gives its two workers ``limit`` slots between them).
+MAX_LIMIT = 10_000
 
 
 class ClusterUnavailable(RuntimeError):
@@ -68,15 +72,21 @@ async def connect(address: str | None, *, slots: int) -> AsyncIterator[Any]:
         else:
             # Two worker processes, each with room for half the calls: an async call holds a
             # slot while it awaits, so the slots, not the cores, bound how many wait at once.
-            cluster = await LocalCluster(
-                n_workers=2,
-                threads_per_worker=max(1, math.ceil(slots / 2)),
-                processes=True,
-                asynchronous=True,
-                dashboard_address=":0",  # a free port: never a clash with a running cluster
-            )
+            # A start cut short (a timeout, Ctrl+C) finishes first, then is closed below with
+            # its worker processes: Dask cannot close a cluster halfway through its start.
+            with anyio.CancelScope(shield=True):
+                cluster = LocalCluster(
+                    n_workers=2,
+                    threads_per_worker=max(1, math.ceil(slots / 2)),
+                    processes=True,
+                    asynchronous=True,
+                    dashboard_address=":0",  # a free port: never a clash with a running one
+                )
+                await cluster
+            await anyio.lowlevel.checkpoint_if_cancelled()
             # Not Dask's default client: that one would outlive this block.
             client = await Client(cluster, asynchronous=True, set_as_default=False)
+            await client.run(_deaf_to_ctrl_c)
         yield client
     finally:
         # Shielded: the block may be left by a cancellation, and what it started must still be
@@ -86,3 +96,10 @@ async def connect(address: str | None, *, slots: int) -> AsyncIterator[Any]:
                 await client.close()
             if cluster is not None:
                 await cluster.close()
+
+
+def _deaf_to_ctrl_c() -> None:
+    """Run in each worker of a local cluster: a terminal's Ctrl+C reaches every process of the
+    job, and the worker would die of it with a traceback of its own. The process that started
+    the cluster takes it, and closes the cluster in order."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,8 +1,8 @@
 """Cluster-wide limit: every call takes a lease of one named Dask semaphore, wherever it runs.
 
-Items flow your iterable → the bounded window (``cluster_window``, ``2 × limit`` submitted at
-most) → any Dask worker → a lease of the semaphore ``name`` (``limit`` leases, shared by every
-client and job that names it) → ``work`` → your ``async for``.
+Items flow your iterable → a lease of the semaphore ``name`` (``limit`` leases, shared by every
+client and job that names it), taken by the client → the bounded window (``cluster_window``)
+→ any Dask worker → ``work`` → your ``async for``, and the lease back.
 
 ```python
 import anyio
@@ -29,33 +29,44 @@ if __name__ == "__main__":
 
 What it is
     The shared limit of the throttler recipe, across machines: a ``distributed.Semaphore`` of
-    ``limit`` leases kept by the scheduler. Each call acquires a lease on the worker that runs
-    it and releases it when it ends, so two jobs, or two clients on two machines, that name
-    the same semaphore share one limit. The window in front of it (``2 × limit`` calls
-    submitted at most) keeps the input and the scheduler's queue bounded, as the window
-    recipe does.
+    ``limit`` leases kept by the scheduler. The stream takes a lease before it submits a call
+    and gives it back when the call's result (or failure) is in, so two jobs, or two clients
+    on two machines, that name the same semaphore share one limit. The leases are held, and
+    kept alive, by the client: a call that blocks its worker's event loop cannot let its lease
+    lapse and a second call in. Without a ``name``, the limit is the stream's own, and its
+    semaphore is closed when the stream ends; a named one lives on the scheduler, as Dask's
+    named semaphores do.
 
 When to use it
     Several jobs or services call one fragile resource (an API with a quota, a database with
     a connection cap), and the limit must hold for all of them together, not per job.
 
 Failure mode
-    A lease per task, with no window in front: submit every item and let each task wait for
-    its lease, and the scheduler holds a task per item, as ``limiter-per-task`` does in one
-    process. Also: a lease held by a worker that dies comes back only when it times out (30 s
-    by default, ``distributed.scheduler.locks.lease-timeout``): the limit is briefly tighter
-    after a crash, never looser. The first to create the semaphore sets its size: jobs
-    sharing a name must agree on ``limit``.
+    A lease per task, taken on the worker: submit every item and let each task wait for its
+    lease there, and the scheduler holds a task per item, as ``limiter-per-task`` does in one
+    process; a task whose async work blocks its worker's loop past the lease timeout (30 s by
+    default, ``distributed.scheduler.locks.lease-timeout``, the registering client's setting)
+    stops refreshing its lease, and the scheduler lets another call in. Held by the client,
+    a lease lapses only if the client's own loop stands still that long. A client that dies
+    holds its leases until they time out: the limit is briefly tighter, never looser. The
+    first to create a named semaphore sets its size: jobs sharing a name must agree on
+    ``limit`` (a different one is refused, ``Inconsistent max leases``).
+
+    Leaving early (a break, a failure, a cancellation): calls not started never start, and
+    running ones are stopped on their workers within about 0.1 s (``cluster_window``); their
+    leases are kept ``STOP_GRACE`` (0.25 s) longer, so that the limit holds while they stop.
 
 Cost (measured)
-    The window's cost (docs/cluster.md, "What a cluster costs"), plus a lease: a round trip
-    to the scheduler per call. On 10,000 calls of 1–3 ms it moved 114 calls a second where
-    the window alone moved 136 (``pytest bench/test_cluster.py --benchmark-only``).
+    The window's cost (docs/cluster.md, "What a cluster costs"), plus two round trips to the
+    scheduler per call, a lease and its return, from the client. On 2,000 calls of 1–3 ms at
+    limit 100 on a local cluster it moved about 0.65x the calls a second of ``cluster_window``
+    (``pytest bench/test_cluster.py --benchmark-only``): a lease held by the client also
+    covers the call's trip to the worker and back.
 
 Beside the textbook version
     The textbook takes the lease around the whole job on the client (``async with
     Semaphore(...)``): one job at a time, however many calls it makes. Here each call holds a
-    lease only while it runs, so several jobs interleave within one limit.
+    lease only while it is on the cluster, so several jobs interleave within one limit.
 
 ```python
 import asyncio
@@ -78,33 +89,62 @@ if __name__ == "__main__":
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
 
-from . import cluster_window
-from .contract import Items, R, T, Work, check, check_work
+import anyio
 
-#: At most ``limit`` calls working at once, across every job that shares the name.
+from .cluster import MAX_LIMIT, connect
+from .cluster_window import in_input_order, windowed
+from .contract import Items, R, T, Work, check, checked
+
+#: At most ``limit`` calls on the cluster at once, across every job that shares the name.
 BOUNDED = True
-#: The semaphore's name when none is given, with the limit after it: the streams without a
-#: name share one limit per size (a semaphore's size is fixed by whoever makes it first).
-DEFAULT_NAME = "patterns-cluster-limit"
+#: How long, in seconds, one request for a lease waits at the scheduler. A wait is asked in
+#: steps so that a stream left while it waits leaves no request behind there (a request cut
+#: off would still take a lease, for nobody, until the lease timed out).
+LEASE_WAIT = 0.25
+#: After a stream is left, the leases of its stopped calls are kept this long, in seconds: the
+#: time a worker takes to stop a running call (``cluster_window.WATCH``, and the message).
+STOP_GRACE = 0.25
 
 
-def leased(work: Work[T, R], limit: int, name: str | None = None) -> Work[T, R]:
-    """``work``, holding a lease of the named cluster-wide semaphore while it runs (checked
-    first, naming the bad argument; no name: the default one for ``limit``)."""
-    check_work(work)
-    check("limit", limit)
-    name = f"{DEFAULT_NAME}-{limit}" if name is None else name
+class Leases:
+    """This client's leases of one named Dask semaphore: one per call on the cluster."""
 
-    async def with_lease(item: T) -> R:
+    def __init__(self, client: Any, limit: int, name: str) -> None:
         from distributed import Semaphore
 
-        async with Semaphore(max_leases=limit, name=name):
-            return await work(item)
+        self.semaphore: Any = Semaphore(
+            max_leases=limit, name=name, scheduler_rpc=client.scheduler, loop=client.loop
+        )
+        self.held = 0
 
-    return with_lease
+    async def enter(self) -> None:
+        while True:
+            with anyio.CancelScope(shield=True):  # a request is never cut off: see LEASE_WAIT
+                if await self.semaphore.acquire(timeout=LEASE_WAIT):
+                    self.held += 1
+                    return
+            await anyio.lowlevel.checkpoint_if_cancelled()
+
+    async def leave(self) -> None:
+        self.held -= 1
+        await self.semaphore.release()
+
+    async def close(self, *, owned: bool) -> None:
+        """Give back every lease still held; close the semaphore if this stream made it."""
+        with anyio.CancelScope(shield=True):
+            if self.held:
+                await anyio.sleep(STOP_GRACE)  # the stopped calls' leases, once they stopped
+            while self.held:
+                await self.leave()
+            self.semaphore.refresh_callback.stop()  # the one timer each Semaphore keeps
+            if owned:
+                await self.semaphore.close()
 
 
 @asynccontextmanager
@@ -116,12 +156,20 @@ async def stream(
     address: str | None = None,
     name: str | None = None,
 ) -> AsyncIterator[AsyncIterator[R]]:
-    """Results in completion order; at most ``limit`` calls working at once on the cluster,
-    counted with every other stream that shares ``name``."""
-    with_lease = leased(work, limit, name)
-    window = 2 * limit  # a call queued behind each working one: the leases never wait idle
-    async with cluster_window.stream(with_lease, items, limit=window, address=address) as results:
-        yield results
+    """Results in completion order; at most ``limit`` calls on the cluster at once, counted
+    with every other stream that shares ``name`` (no name: this stream's own limit)."""
+    source = checked(work, items, limit)
+    check("limit", limit, 1, MAX_LIMIT)
+    owned = name is None
+    name = f"patterns-cluster-limit-{uuid.uuid4().hex}" if name is None else name
+    async with connect(address, slots=limit) as client:
+        leases = Leases(client, limit, name)
+        await leases.semaphore  # made on the scheduler, or checked against it: same limit
+        try:
+            async with windowed(client, work, source, limit=limit, gate=leases) as results:
+                yield results
+        finally:
+            await leases.close(owned=owned)
 
 
 async def run(
@@ -133,5 +181,5 @@ async def run(
     name: str | None = None,
 ) -> list[R]:
     """Every result, in input order."""
-    with_lease = leased(work, limit, name)
-    return await cluster_window.run(with_lease, items, limit=2 * limit, address=address)
+    limited = partial(stream, limit=limit, address=address, name=name)
+    return await in_input_order(limited, work, items)

@@ -318,7 +318,7 @@ def _check_plot(path: str | None) -> None:
 
 def _check_cluster(args: argparse.Namespace) -> None:
     """The cluster rows need Dask, asyncio, and the workload they were built for."""
-    from patterns.cluster import ClusterUnavailable, quiet_client_logs, require
+    from patterns.cluster import MAX_LIMIT, ClusterUnavailable, quiet_client_logs, require
 
     try:
         require()
@@ -328,6 +328,8 @@ def _check_cluster(args: argparse.Namespace) -> None:
         raise UsageError("argument --cluster: the cluster recipes need asyncio (or uvloop)")
     if args.work != "io" or args.workload != "sleep":
         raise UsageError("argument --cluster: the cluster rows run io work on simulated calls")
+    if args.limit > MAX_LIMIT:  # each call in flight is a task in the scheduler, and a slot
+        raise UsageError(f"argument --limit: must be at most {MAX_LIMIT} with --cluster")
     # Dask's client logs its reconnection attempts with tracebacks; a failure still ends in one
     # line of ours, with its reason.
     quiet_client_logs()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import pickle
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
@@ -110,12 +111,33 @@ async def fail_fast(source: object = None) -> AsyncIterator[TaskGroup]:
         first = next((e for e in leaves if not isinstance(e, Exception)), leaves[0])
         for other in (e for e in leaves if e is not first):
             first.add_note(f"also failed before the rest were cancelled: {other!r}")
-        raise first from None
+        # Raised as the work raised it: its own __cause__ and __context__, not the group.
+        cause, context, hidden = first.__cause__, first.__context__, first.__suppress_context__
+        try:
+            raise first
+        finally:
+            first.__cause__, first.__context__ = cause, context
+            first.__suppress_context__ = hidden
     finally:
         aclose = getattr(source, "aclose", None)
         if aclose is not None:  # shielded: the block may be leaving under cancellation
             with anyio.CancelScope(shield=True):
                 await aclose()
+
+
+class RemoteError(Exception):
+    """A failure that could not come back from another process as itself (its type does not
+    unpickle): its type's name and its message, in words."""
+
+
+def portable(error: BaseException) -> BaseException:
+    """``error`` if it survives pickling as itself; else a :class:`RemoteError` naming it."""
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception as why:  # pickle fails in several ways: each is "not as itself"
+        kind = f"{type(error).__module__}.{type(error).__qualname__}"
+        return RemoteError(f"{kind}: {error} (it cannot cross processes as itself: {why})")
+    return error
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:

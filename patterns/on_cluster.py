@@ -13,6 +13,7 @@ a few milliseconds): a skew shifts the spans, and can blur the peak by that much
 from __future__ import annotations
 
 import heapq
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -39,10 +40,11 @@ def spanned(work: Callable[[Item], Awaitable[Any]]) -> Callable[[Item], Awaitabl
 
 
 async def ameasure_cluster(
-    name: str, workload: Workload, *, limit: int, address: str | None
+    name: str, workload: Workload, *, limit: int, address: str | None, local: bool = False
 ) -> Report:
     """Run the cluster recipe ``name`` on ``workload`` (a local cluster when ``address`` is
-    None) and report on it, from the spans its calls bring back."""
+    None, or when ``local`` says the address is one) and report on it, from the spans its
+    calls bring back."""
     recipe = CLUSTER_PATTERNS[name]
     work: Callable[[Item], Awaitable[Any]] = spanned(do_work)
     if workload.failure_rate > 0:
@@ -73,7 +75,7 @@ async def ameasure_cluster(
         calls=calls,
         failed=sum(not c.ok for c in calls),
         transport="sleep",
-        run_in="cluster" if address is None else address,
+        run_in="cluster" if address is None or local else address,
         cpu=cpu,
     )
 
@@ -118,21 +120,51 @@ def compare_on_cluster(
     """Every cluster recipe on ``workload``, ``where`` being ``local`` (a local cluster per
     recipe) or a scheduler's address, in one fresh asyncio (or uvloop) event loop."""
     import anyio
+    import anyio.abc
 
+    from patterns.cluster import connect
     from patterns.harness import check_backend
 
     name, options = check_backend(backend)
     address = None if where == "local" else where
     reports: list[Report] = []
+    interrupted = False
 
     async def run_all() -> None:
+        async with anyio.create_task_group() as group:
+            await group.start(ctrl_c_cancels, group.cancel_scope)
+            if address is None:  # one local cluster for every recipe: one start to pay
+                async with connect(None, slots=limit) as client:
+                    await run_each(client.scheduler.address)
+            else:
+                await run_each(address)
+            group.cancel_scope.cancel()
+
+    async def run_each(address: str) -> None:
         for recipe in CLUSTER_PATTERNS:
             if on_start is not None:
                 on_start(recipe)
-            report = await ameasure_cluster(recipe, workload, limit=limit, address=address)
+            report = await ameasure_cluster(
+                recipe, workload, limit=limit, address=address, local=where == "local"
+            )
             reports.append(report)
             if on_report is not None:
                 on_report(report)
 
+    async def ctrl_c_cancels(
+        scope: anyio.CancelScope, *, task_status: anyio.abc.TaskStatus[None]
+    ) -> None:
+        # Ctrl+C as a cancellation, not a KeyboardInterrupt raised wherever Dask's code happens
+        # to be: the cluster is closed in order, and the caller is told after.
+        nonlocal interrupted
+        with anyio.open_signal_receiver(signal.SIGINT) as signals:
+            task_status.started()
+            async for _ in signals:
+                interrupted = True
+                scope.cancel()
+                return
+
     anyio.run(run_all, backend=name, backend_options=options)
+    if interrupted:
+        raise KeyboardInterrupt
     return reports

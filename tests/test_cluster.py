@@ -6,13 +6,15 @@ at the end."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +25,12 @@ pytest.importorskip("distributed", reason="the cluster extra is not installed")
 
 from patterns import cluster_limit, cluster_window
 from patterns.cluster import ClusterUnavailable, require
+from patterns.contract import RemoteError
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 DASK = str(Path(sys.executable).parent / "dask")
 RECIPES = [cluster_window, cluster_limit]
+LEASE_TIMEOUT = "1s"
 
 
 @pytest.fixture
@@ -51,7 +55,14 @@ def scheduler() -> Iterator[str]:
     options: dict[str, Any] = {
         "stdout": subprocess.DEVNULL,
         "stderr": subprocess.DEVNULL,
-        "env": {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+        "env": {
+            **os.environ,
+            "PYTHONPATH": str(Path(__file__).parent.parent),
+            # Leases checked often and timed out soon, so that a lease that lapses while its
+            # call still runs does so within a test (test_a_blocked_worker_cannot_overbook).
+            "DASK_DISTRIBUTED__SCHEDULER__LOCKS__LEASE_VALIDATION_INTERVAL": "0.2s",
+            "DASK_DISTRIBUTED__SCHEDULER__LOCKS__LEASE_TIMEOUT": LEASE_TIMEOUT,
+        },
     }
     scheduler = [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port)]
     scheduler += ["--no-dashboard", "--dashboard-address", ":0"]  # its /health page: any port
@@ -66,7 +77,16 @@ def scheduler() -> Iterator[str]:
             client.wait_for_workers(2, timeout=60)
         yield address
     finally:
+        # Dask's own shutdown first (3 s, where each process's SIGTERM takes 8 s in all); the
+        # signal for whatever did not hear it.
+        with contextlib.suppress(Exception):
+            from distributed import Client
+
+            with Client(address, timeout="5s") as client:
+                client.shutdown()
         for process in reversed(started):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=10)
             process.terminate()
         for process in started:
             process.wait(timeout=30)
@@ -259,6 +279,14 @@ def _children() -> list[int]:
     ("argv", "message"),
     [
         (["--cluster", "nowhere"], "argument --cluster: expected local or tcp://HOST:PORT"),
+        (["--cluster", "foo://bar"], "argument --cluster: expected local or tcp://HOST:PORT"),
+        (["--cluster", "tcp://[::1"], "argument --cluster: expected local or tcp://HOST:PORT"),
+        (["--cluster", "tcp://host"], "argument --cluster: expected local or tcp://HOST:PORT"),
+        (["--cluster", "tcp://h:99999"], "argument --cluster: expected local or tcp://HOST:PORT"),
+        (["--cluster", "tcp://h:1/x"], "argument --cluster: expected local or tcp://HOST:PORT"),
+        (["--cluster", "tls://"], "argument --cluster: expected local or tcp://HOST:PORT"),
+        (["--cluster", "inproc://"], "argument --cluster: expected local or tcp://HOST:PORT"),
+        (["--cluster", "local", "--limit", "20000"], "argument --limit: must be at most 10000"),
         (["--cluster", "local", "--backend", "trio"], "the cluster recipes need asyncio"),
         (["--cluster", "local", "--work", "cpu"], "the cluster rows run io work"),
     ],
@@ -303,3 +331,239 @@ async def test_scheduler_gone(monkeypatch: pytest.MonkeyPatch) -> None:
     nobody = f"tcp://127.0.0.1:{_free_port()}"
     with anyio.fail_after(20), pytest.raises(OSError, match=r"(?i)timed out trying to connect"):
         await cluster_window.run(spans, range(3), limit=2, address=nobody)
+
+
+# -- What a stream leaves behind on the cluster, watched where the calls run -----------------
+
+
+async def logged(path: str, fail: bool, item: int) -> int:
+    """A call of 1 s (item 1 fails at once, if ``fail``) that writes, on its worker, when it
+    started and when it ended or was stopped."""
+    with open(path, "a") as log:  # noqa: ASYNC230 (a line on a local disk, in the worker)
+        log.write(f"start {item} {time.time()}\n")
+    try:
+        if fail and item == 1:
+            raise ValueError("one")
+        await anyio.sleep(1)
+    finally:
+        with open(path, "a") as log:  # noqa: ASYNC230
+            log.write(f"end {item} {time.time()}\n")
+    return item
+
+
+def _read_lines(path: str) -> list[list[str]]:
+    return [line.split() for line in Path(path).read_text().splitlines()]
+
+
+async def _leave(how: str, recipe: Any, path: str, address: str) -> float:
+    """Run 40 calls at limit 4 and leave the block by ``how``; when it was left."""
+    work = partial(logged, path, how == "failure")
+    with anyio.move_on_after(0.3 if how == "cancel" else 60):
+        try:
+            async with recipe.stream(work, range(40), limit=4, address=address) as results:
+                async for _ in results:
+                    assert how == "break"
+                    break
+        except ValueError:
+            assert how == "failure"
+    return time.time()
+
+
+# After a break, a failure or a cancellation, no call starts on a worker later than 0.2 s after
+# the block exits, and every call still running there (calls of 1 s) is stopped within 0.5 s.
+@pytest.mark.parametrize("how", ["break", "failure", "cancel"])
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: r.__name__.rpartition(".")[2])
+async def test_nothing_runs_on_after_the_block(
+    recipe: Any, how: str, scheduler: str, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "calls.log")
+    exited = await _leave(how, recipe, path, scheduler)
+    for _ in range(20):  # until every call that started has ended, for up to 1 s
+        lines = _read_lines(path)
+        if sum(kind == "start" for kind, *_ in lines) == sum(kind == "end" for kind, *_ in lines):
+            break
+        await anyio.sleep(0.05)
+    await anyio.sleep(0.3)  # time for a late start to show in the log
+    lines = _read_lines(path)
+    starts = {int(item): float(t) for kind, item, t in lines if kind == "start"}
+    ends = {int(item): float(t) for kind, item, t in lines if kind == "end"}
+    assert [item for item, t in starts.items() if t > exited + 0.2] == []
+    assert set(ends) == set(starts)  # every call that started has ended or was stopped
+    assert max(ends.values()) < exited + 0.5
+    assert len(starts) < 40  # the stream was left early: the rest never ran
+
+
+# Everything a stream takes, it gives back: 1,000 calls through cluster_limit leave no
+# semaphore on the scheduler, no Semaphore (each with its refresh timer) on a worker or here.
+async def test_cluster_limit_gives_back_its_semaphore(scheduler: str) -> None:
+    import gc
+
+    from distributed import Client
+
+    async with Client(scheduler, asynchronous=True, set_as_default=False) as observer:
+        before = await _semaphores(observer)
+        assert len(await cluster_limit.run(_quick, range(1000), limit=8, address=scheduler)) == 1000
+        gc.collect()
+        assert await _semaphores(observer) == before
+
+
+async def _quick(item: int) -> int:
+    return item
+
+
+def _live_semaphores() -> int:
+    import gc
+
+    from distributed import Semaphore
+
+    gc.collect()
+    return sum(isinstance(o, Semaphore) for o in gc.get_objects())
+
+
+def _on_scheduler(dask_scheduler: Any) -> tuple[int, int]:
+    extension = dask_scheduler.extensions["semaphores"]
+    return len(extension.max_leases), len(dask_scheduler.periodic_callbacks)
+
+
+async def _semaphores(client: Any) -> tuple[Any, ...]:
+    on_workers = await client.run(_live_semaphores)
+    return (
+        await client.run_on_scheduler(_on_scheduler),
+        sorted(on_workers.values()),
+        _live_semaphores(),
+    )
+
+
+def blocks_its_loop(item: int) -> tuple[int, float, float, int]:
+    """A sync call inside async work: the worker's event loop stands still while it runs."""
+    start = time.time()
+    time.sleep(1.6)  # past the 1 s lease timeout of the test cluster
+    return item, start, time.time(), os.getpid()
+
+
+async def blocking(item: int) -> tuple[int, float, float, int]:
+    return blocks_its_loop(item)
+
+
+# A call that blocks its worker's event loop past the lease timeout cannot let a second call
+# in: the lease is held, and kept alive, by the client, whose loop is free.
+async def test_a_blocked_worker_cannot_overbook(scheduler: str) -> None:
+    import dask
+
+    with dask.config.set({"distributed.scheduler.locks.lease-timeout": LEASE_TIMEOUT}):
+        found = await cluster_limit.run(blocking, range(2), limit=1, address=scheduler)
+    assert peak(found) == 1
+
+
+# A failure whose type cannot be rebuilt on the client comes back named, type and message;
+# one that can, comes back as itself.
+async def test_failure_types_cross_the_cluster(scheduler: str) -> None:
+    with pytest.raises(RemoteError, match=r"OddInit: 1/2"):
+        await cluster_window.run(odd_init, range(3), limit=2, address=scheduler)
+    with pytest.raises(ValueError, match=r"^seven$"):
+        await cluster_window.run(fails_on_seven, range(9), limit=2, address=scheduler)
+
+
+class OddInit(Exception):
+    def __init__(self, a: int, b: int) -> None:
+        super().__init__(f"{a}/{b}")
+
+
+async def odd_init(item: int) -> int:
+    raise OddInit(1, 2)
+
+
+# run() closes an async generator given as its input, when it is left half-read.
+async def test_run_closes_an_async_generator_input(scheduler: str) -> None:
+    closed = []
+
+    async def source() -> AsyncIterator[int]:
+        try:
+            for n in range(40):
+                yield n
+        finally:
+            closed.append(True)
+
+    with pytest.raises(ValueError, match=r"^seven$"):
+        await cluster_window.run(fails_on_seven, source(), limit=2, address=scheduler)
+    assert closed == [True]
+
+
+# A local cluster whose start is cut short (a timeout) leaves no process behind 3 s later.
+@pytest.mark.parametrize(
+    "anyio_backend", [("asyncio", {}), ("asyncio", {"use_uvloop": True})], ids=["asyncio", "uvloop"]
+)
+async def test_cancelled_local_cluster_start_leaves_no_process(anyio_backend: Any) -> None:
+    from patterns.cluster import connect
+
+    before = _children()
+    with anyio.move_on_after(0.1) as scope:
+        async with connect(None, slots=2):
+            pytest.fail("the local cluster started within 0.1 s: cut it shorter")
+    assert scope.cancelled_caught
+    for _ in range(30):  # up to 3 s
+        if not [pid for pid in _children() if pid not in before]:
+            break
+        await anyio.sleep(0.1)
+    assert [pid for pid in _children() if pid not in before] == []
+
+
+# A limit that would cost the cluster a task and a slot each is capped, named, before a start.
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: r.__name__.rpartition(".")[2])
+async def test_limit_has_a_ceiling(recipe: Any) -> None:
+    with pytest.raises(ValueError, match=r"limit must be between 1 and 10000, got 100000000"):
+        await recipe.run(spans, range(2), limit=10**8)
+
+
+# Ctrl+C from a terminal (SIGINT to every process of the job) while the cluster rows run: the
+# cluster is closed in order, no worker prints a traceback of its own, nothing is left.
+CTRL_C_SCRIPT = """
+import sys
+from patterns.on_cluster import compare_on_cluster
+from patterns.workload import Workload
+
+if __name__ == "__main__":
+    try:
+        compare_on_cluster(
+            Workload(items=8, low=0.5, high=0.5), limit=2, where="local",
+            on_start=lambda name: print(name, flush=True),
+        )
+    except KeyboardInterrupt:
+        sys.exit(130)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_during_the_cluster_rows(tmp_path: Path) -> None:
+    script = tmp_path / "run.py"
+    script.write_text(CTRL_C_SCRIPT)
+    options: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], **options, env=env, start_new_session=True
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "cluster_window"  # the cluster is up
+        time.sleep(1)  # into the calls
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err == ""
+    assert _workers_of(proc.pid) == []
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The Dask worker processes that ``pid`` started (multiprocessing's spawned children)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in command:
+            found.append(int(entry.name))
+    return found

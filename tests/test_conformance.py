@@ -132,6 +132,37 @@ async def test_failure_in_stream_block(pattern: Pattern) -> None:
     assert spy.running == 0
 
 
+# The failure is raised as the work raised it: its own __cause__ and `from None`, not the
+# exception group's, in run and in a stream block; on trio its __context__ too. (On asyncio,
+# Python itself re-chains an implicit __context__ to the CancelledError of the block the
+# failure leaves, as coroutine.throw() does: docs/contract.md says so.)
+@pytest.mark.parametrize("chained", ["from", "during", "from None"])
+async def test_failure_keeps_its_cause_and_context(
+    pattern: Pattern, chained: str, anyio_backend: tuple[str, dict[str, Any]]
+) -> None:
+    async def work(item: int) -> int:
+        await anyio.sleep(0.001 if item == 1 else 1)
+        if item != 1:
+            return item
+        try:
+            raise KeyError("inner")
+        except KeyError as inner:
+            if chained == "from":
+                raise ValueError("outer") from inner
+            if chained == "during":
+                raise ValueError("outer")  # noqa: B904 (the implicit context is the point)
+            raise ValueError("outer") from None
+
+    for run in (pattern.run, functools.partial(consume, pattern)):
+        with pytest.raises(ValueError, match=r"^outer$") as caught:
+            await run(work, range(4), limit=4)
+        error = caught.value
+        assert type(error.__cause__) is (KeyError if chained == "from" else type(None))
+        assert error.__suppress_context__ is (chained != "during")
+        if anyio_backend[0] == "trio":
+            assert isinstance(error.__context__, KeyError)  # kept, even under "from None"
+
+
 # Failures at the same moment: the first propagates, the others are named in its notes.
 async def test_simultaneous_failures_are_noted(pattern: Pattern) -> None:
     go = anyio.Event()

@@ -59,9 +59,10 @@ ALLOWED = {
     # stands on the window.
     "cluster": set(),
     "cluster_window": {"cluster", "contract"},
-    "cluster_limit": {"cluster_window", "contract"},
-    # Above the harness: the same Report, measured from the spans the calls bring back.
-    "on_cluster": {"core", "harness", "probe", "registry", "workload"},
+    "cluster_limit": {"cluster", "cluster_window", "contract"},
+    # Above the harness: the same Report, measured from the spans the calls bring back, on
+    # one local cluster for every recipe.
+    "on_cluster": {"cluster", "core", "harness", "probe", "registry", "workload"},
 }
 THIRD_PARTY = {"anyio", "rich"}
 # Optional packages a module may import where it needs them.
@@ -121,12 +122,13 @@ def test_recipe_docstrings(name: str) -> None:
 
 
 # A recipe reaches its helper by a relative import, so that the two files work side by side in
-# any package of the reader's; and the helper stays small enough to read (at most 180 lines;
-# it holds the package's one argument check too).
+# any package of the reader's; and the helper stays small enough to read (at most 200 lines;
+# it holds the package's one argument check, and the stand-in for a failure that cannot cross
+# processes as itself, too).
 @pytest.mark.parametrize("name", list(PATTERNS))
 def test_recipes_import_their_helper_relatively(name: str) -> None:
     tree = ast.parse((PACKAGE / f"{name}.py").read_text())
     froms = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     assert [(n.level, n.module) for n in froms if n.level] == [(1, "contract")]
     assert not [n.module for n in froms if (n.module or "").startswith("patterns")]
-    assert len((PACKAGE / "contract.py").read_text().splitlines()) <= 180
+    assert len((PACKAGE / "contract.py").read_text().splitlines()) <= 200

@@ -82,3 +82,18 @@ def test_build_floor_reads_license_expressions() -> None:
     assert floors, f"{setuptools} has no lower bound"
     assert max(floors) >= Version("77")
     assert not setuptools.specifier.contains("76.1.0")
+
+
+# The Pythons the package declares are the ones the README names, from requires-python's
+# floor up, and the one running the tests is among them.
+def test_supported_pythons_are_declared_alike() -> None:
+    project = pyproject()["project"]
+    declared = [
+        c.rsplit(" :: ", 1)[1]
+        for c in project["classifiers"]
+        if c.startswith("Programming Language :: Python :: 3.")
+    ]
+    assert project["requires-python"] == f">={declared[0]}"
+    readme = (ROOT / "README.md").read_text()
+    assert f"Python {declared[0]}–{declared[-1]}" in readme
+    assert f"{sys.version_info.major}.{sys.version_info.minor}" in declared
