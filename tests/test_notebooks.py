@@ -6,11 +6,13 @@ is exercised as a reader would use it.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbformat import NotebookNode
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 
@@ -31,18 +33,48 @@ def test_notebooks_are_committed_clean() -> None:
                 assert cell.execution_count is None
 
 
+@pytest.fixture(scope="module")
+def executed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[Path, NotebookNode | BaseException]:
+    """Every notebook selected for test_notebook_runs, executed at once, each in a kernel of its
+    own: the executed notebook, or what its execution raised.
+
+    A notebook spends most of its time waiting (on a kernel starting, on simulated calls), so
+    side by side they take about as long as the slowest one alone.
+    """
+    selected = {
+        item.callspec.params["path"]
+        for item in request.session.items
+        if isinstance(item, pytest.Function) and item.function is test_notebook_runs
+    }
+    wanted = [path for path in NOTEBOOKS if path in selected]
+
+    async def execute(path: Path) -> NotebookNode:
+        book = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+        here = str(tmp_path_factory.mktemp(path.stem))
+        client = NotebookClient(
+            book, timeout=240, kernel_name="python3", resources={"metadata": {"path": here}}
+        )
+        return await client.async_execute()
+
+    async def execute_all() -> list[NotebookNode | BaseException]:
+        return await asyncio.gather(*map(execute, wanted), return_exceptions=True)
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("PATTERNS_NOTEBOOK_SMALL", "1")
+        # jupyter_core warns about its old config paths unless told to use the new ones.
+        monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+        return dict(zip(wanted, asyncio.run(execute_all()), strict=True))
+
+
 # Each notebook executes, every cell, without an error.
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
-def test_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATTERNS_NOTEBOOK_SMALL", "1")
-    # jupyter_core warns about its old config paths unless told to use the new ones.
-    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
-    book = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
-    client = NotebookClient(
-        book, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    )
-    client.execute()
+def test_notebook_runs(path: Path, executed: dict[Path, NotebookNode | BaseException]) -> None:
+    book = executed[path]
+    if isinstance(book, BaseException):
+        raise book
     images = [
         output
         for cell in book.cells
