@@ -142,9 +142,12 @@ class Leases:
                 await anyio.sleep(STOP_GRACE)  # the stopped calls' leases, once they stopped
             while self.held:
                 await self.leave()
-            self.semaphore.refresh_callback.stop()  # the one timer each Semaphore keeps
             if owned:
-                await self.semaphore.close()
+                await self.semaphore.close()  # on the scheduler, and its refresh timer here
+            else:  # shared with other jobs: only this object's timer
+                timer = getattr(self.semaphore, "refresh_callback", None)  # none if no timeout
+                if timer is not None:
+                    timer.stop()
 
 
 @asynccontextmanager

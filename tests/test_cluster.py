@@ -405,6 +405,15 @@ async def test_cluster_limit_gives_back_its_semaphore(scheduler: str) -> None:
         assert len(await cluster_limit.run(_quick, range(1000), limit=8, address=scheduler)) == 1000
         gc.collect()
         assert await _semaphores(observer) == before
+        # A named one is shared with other jobs: it stays on the scheduler, once for the name.
+        for _ in range(2):
+            await cluster_limit.run(_quick, range(20), limit=8, address=scheduler, name="shared")
+        (on_scheduler, callbacks), *elsewhere = await _semaphores(observer)
+        assert (on_scheduler, callbacks, *elsewhere) == (
+            before[0][0] + 1,
+            before[0][1],
+            *before[1:],
+        )
 
 
 async def _quick(item: int) -> int:
