@@ -59,9 +59,9 @@ Failure mode
 Cost (measured)
     The window's cost (docs/cluster.md, "What a cluster costs"), plus two round trips to the
     scheduler per call, a lease and its return, from the client. On 2,000 calls of 1–3 ms at
-    limit 100 on a local cluster it moved about 0.65x the calls a second of ``cluster_window``
-    (``pytest bench/test_cluster.py --benchmark-only``): a lease held by the client also
-    covers the call's trip to the worker and back.
+    limit 100 on a local cluster, it moved 204 calls a second where the window alone
+    moved 405 (``pytest bench/test_cluster.py -k idiom --benchmark-only``): a lease held by
+    the client also covers the call's trip to the worker and back.
 
 Beside the textbook version
     The textbook takes the lease around the whole job on the client (``async with

@@ -197,10 +197,10 @@ def test_cost_per_item_agrees_everywhere(name: str) -> None:
 # docs/cluster.md's table: the page says what the table says.
 def test_cluster_figures_agree() -> None:
     page = (ROOT / "patterns" / "cluster_limit.py").read_text()
-    quoted = re.search(r"it moved (\d+) calls a second where\s+the window alone moved (\d+)", page)
+    quoted = re.search(
+        r"it moved (\d+) calls a second where\s+the window\s+alone\s+moved (\d+)", page
+    )
     assert quoted is not None
     table = (ROOT / "docs" / "cluster.md").read_text()
     for name, rate in zip(("cluster_limit", "cluster_window"), quoted.groups(), strict=True):
-        assert re.search(
-            rf"^\| 10,000 of 1–3 ms \| `{name}` \|[^|]*\| [^|]*\| {rate} \|", table, re.M
-        )
+        assert re.search(rf"^\| `{name}`[^|]*\| {rate} \|", table, re.M), name
