@@ -19,6 +19,8 @@ ALLOWED = {
     "contract": set(),
     "core": {"contract"},
     "workload": {"contract"},
+    # The other side of the calls: the workload's calls, through a capacity.
+    "service": {"contract", "workload"},
     "probe": {"core"},
     "registry": {"core", *PATTERNS, *ADAPTERS, *CLUSTER_PATTERNS},
     # The accept-loop recipe: copied with contract.py, like the pattern recipes.
