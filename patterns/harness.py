@@ -251,7 +251,7 @@ async def ameasure(
     if where != "loop":
         offloaded = _offloaded(workload, where, limit)
         if where == "processes":
-            await _start_workers(offloaded, limit)
+            await _start_workers(offloaded, limit, workload.items)
         return await _ameasure(pattern, workload, limit, on_progress, clock, offloaded, where)
     if transport == "tcp":
         # Room for every connection the pattern may open (scatter/gather opens one per item);
@@ -301,15 +301,18 @@ def _offloaded(workload: Workload, where: RunIn, limit: int) -> Work[Item, str]:
     return in_threads(fn) if where == "threads" else in_processes(fn, limit=limit)
 
 
-async def _start_workers(adapter: Work[Item, str], limit: int) -> None:
-    """Start ``limit`` worker processes (each pays its interpreter's start-up once) before the
-    clock starts: an item of no latency through each, all at once."""
+async def _start_workers(adapter: Work[Item, str], limit: int, items: int) -> None:
+    """Start the worker processes the run will use (each pays its interpreter's start-up
+    once) before the clock starts: an item of no latency through each, all at once. No more
+    than ``items``: a run never has more calls in flight than items, so ``limit=40`` for 2
+    items starts 2 processes, not 40. A limit above the cores is not capped here: the run
+    measures the limit asked for (the report shows what the extra processes bought)."""
 
     async def start_one() -> None:
         await adapter(Item(-1, 0.0))
 
     async with anyio.create_task_group() as tg:
-        for _ in range(limit):
+        for _ in range(min(limit, items)):
             tg.start_soon(start_one)
 
 

@@ -4,7 +4,9 @@ that nobody waits for (or only what the page documents), bad arguments named."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import threading
 import time
@@ -15,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_process
 import pytest
 
 from patterns import Pattern, buffered_unordered, worker_pool
+from patterns.contract import RemoteError
 from patterns.probe import cpu_times
 from patterns.processes import in_processes
 from patterns.threads import in_threads
@@ -50,6 +54,28 @@ def fails_on_three(n: int) -> int:
 def pid_then_nap(path: str) -> None:
     Path(path).write_text(str(os.getpid()))
     time.sleep(30)
+
+
+class OddInit(Exception):
+    """Rebuilt from pickle as ``OddInit(message)``: a TypeError, its __init__ wants two."""
+
+    def __init__(self, a: int, b: int) -> None:
+        super().__init__(f"{a}/{b}")
+
+
+def raises_odd(a: int, b: int) -> int:
+    raise OddInit(a, b)
+
+
+def raises_with_note(n: int) -> int:
+    error = ValueError(f"bad {n}")
+    error.add_note("while testing")
+    raise error
+
+
+class AsyncCall:
+    async def __call__(self, n: int) -> int:
+        return n
 
 
 def peak_overlap(spans: list[tuple[float, float]]) -> int:
@@ -249,3 +275,139 @@ def test_notebook_function_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "__main__", notebook)
     with pytest.raises(TypeError, match=r"defined in a notebook.*move it into a module"):
         in_processes(fetch)
+
+
+# Cancelled while its worker processes start, a stream leaves none behind, alive or zombie.
+@pytest.mark.timeout(20)  # where they are left, uvloop's loop may never close: fail sooner
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop", "trio"])
+def test_cancelled_start_leaves_no_process(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _slow_to_start(tmp_path, monkeypatch)
+
+    async def main() -> None:
+        with anyio.move_on_after(0.2):
+            async with worker_pool.stream(in_processes(double), range(4), limit=4) as results:
+                async for _ in results:
+                    pass
+
+    before = set(_children())
+    run(main, backend=backend)
+    assert _left_behind(before) == {}
+
+
+# A start left unshielded (another user of anyio's pool took the idle worker) is reaped too.
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop", "trio"])
+def test_unshielded_start_cancelled_leaves_no_process(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _slow_to_start(tmp_path, monkeypatch)
+
+    async def main() -> None:
+        await in_processes(double)(1)  # one worker, idle: the adapter counts on it
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(anyio.to_process.run_sync, time.sleep, 5, cancellable=True))
+            await anyio.sleep(0.1)  # it has taken the idle worker
+            with anyio.move_on_after(0.2):
+                await in_processes(double)(2)  # finds none idle: anyio starts one, unshielded
+            tg.cancel_scope.cancel()
+
+    before = set(_children())
+    run(main, backend=backend)
+    assert _left_behind(before) == {}
+
+
+# A worker whose start fails (its main script raises) fails the call naming why, and is reaped.
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop", "trio"])
+def test_failed_start_says_why_and_is_reaped(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = tmp_path / "script.py"
+    script.write_text('raise RuntimeError("boom at import")\n')
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    before = set(_children())
+    with pytest.raises(anyio.BrokenWorkerProcess, match=r"RuntimeError: boom at import$") as e:
+        run(in_processes(double), 1, backend=backend)
+    assert isinstance(e.value.__cause__, RuntimeError)
+    assert _left_behind(before) == {}
+
+
+# A failure whose type cannot be rebuilt from its pickle comes back as a RemoteError naming it.
+async def test_unrebuildable_error_comes_back_named() -> None:
+    with pytest.raises(RemoteError, match=r"^tests\.test_adapters\.OddInit: 1/2 \("):
+        await in_processes(partial(raises_odd, b=2))(1)
+
+
+# Any other comes back as itself: its type, its message and its notes.
+async def test_error_comes_back_with_its_notes() -> None:
+    with pytest.raises(ValueError, match=r"^bad 3\b") as raised:
+        await in_processes(raises_with_note)(3)
+    assert (str(raised.value), raised.value.__notes__) == ("bad 3", ["while testing"])
+
+
+# An object whose __call__ is async is refused when the adapter is made, as an async def is.
+@pytest.mark.parametrize("where", list(ADAPT))
+def test_async_callable_object_refused(where: str) -> None:
+    with pytest.raises(TypeError, match=r"^fn must be a plain \(sync\) function, got <.*AsyncCall"):
+        ADAPT[where](AsyncCall())
+
+
+# The harness starts a worker process per item at most, whatever the limit: 2 for 2 items.
+def test_harness_starts_no_more_processes_than_items() -> None:
+    from patterns.harness import ameasure
+
+    async def main() -> set[int]:
+        before = set(_children())
+        workload = Workload(items=2, low=0.001, high=0.001, kind="cpu")
+        await ameasure("worker_pool", workload, limit=40, run_in="processes")
+        return set(_children()) - before  # its workers, idle in the pool until the loop ends
+
+    assert len(anyio.run(main)) <= 2
+
+
+def _slow_to_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each worker process started from now on takes 0.5 s more to say it is ready (a
+    sitecustomize that sleeps): a cancellation 0.2 s in lands while it starts."""
+    (tmp_path / "sitecustomize.py").write_text("import time\n\ntime.sleep(0.5)\n")
+    paths = [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
+
+
+def run(fn: Callable[..., Any], *args: Any, backend: str) -> Any:
+    """``anyio.run`` on a new event loop of ``backend``: asyncio, uvloop or trio."""
+    options = {"use_uvloop": True} if backend == "uvloop" else {}
+    return anyio.run(
+        fn, *args, backend="trio" if backend == "trio" else "asyncio", backend_options=options
+    )
+
+
+def _children() -> dict[int, str]:
+    """This process's children, each with its state from /proc (Z for a zombie)."""
+    found: dict[int, str] = {}
+    for children in Path("/proc/self/task").glob("*/children"):
+        pids: list[str] = []
+        with contextlib.suppress(OSError):  # a thread gone meanwhile
+            pids = children.read_text().split()
+        for pid in pids:
+            with contextlib.suppress(OSError):  # a child gone meanwhile
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                found[int(pid)] = stat.rpartition(")")[2].split()[0]
+    return found
+
+
+def _left_behind(before: set[int], within: float = 3.0) -> dict[int, str]:
+    """The children started since ``before`` still there after ``within`` seconds (polled:
+    no waiting once there are none), with their state; killed and reaped, for the tests after."""
+    deadline = time.monotonic() + within
+    while (left := {p: s for p, s in _children().items() if p not in before}) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    for pid in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    return left
