@@ -140,10 +140,10 @@ async def test_failure_in_stream_block(pattern: Pattern) -> None:
 async def test_failure_keeps_its_cause_and_context(
     pattern: Pattern, chained: str, anyio_backend: tuple[str, dict[str, Any]]
 ) -> None:
-    async def work(item: int) -> int:
+    async def work(item: int) -> str:
         await anyio.sleep(0.001 if item == 1 else 1)
         if item != 1:
-            return item
+            return str(item)
         try:
             raise KeyError("inner")
         except KeyError as inner:
