@@ -101,7 +101,7 @@ from typing import Any, Protocol
 import anyio
 
 from .cluster import MAX_LIMIT, connect
-from .contract import Items, R, T, Work, check, checked, portable
+from .contract import Items, R, T, Work, aenumerate, check, checked, portable
 
 #: At most ``limit`` calls submitted and not finished.
 BOUNDED = True
@@ -236,7 +236,7 @@ async def in_input_order(
 
     source = checked(work, items, 1)  # a bad ``items`` is named now, before any start
     found: dict[int, R] = {}
-    async with stream(partial(_numbered, work), _indexed(source)) as done:
+    async with stream(partial(_numbered, work), aenumerate(source)) as done:
         async for index, result in done:
             found[index] = result
     return [found[index] for index in range(len(found))]
@@ -246,15 +246,3 @@ async def _numbered(work: Work[T, R], pair: tuple[int, T]) -> tuple[int, R]:
     """The call runs on a worker, so it brings its item's number back with its result. (A
     function of the module, not a closure: it travels by name, not by value, with each call.)"""
     return pair[0], await work(pair[1])
-
-
-async def _indexed(source: AsyncIterator[T]) -> AsyncIterator[tuple[int, T]]:
-    index = 0
-    try:
-        async for item in source:
-            yield index, item
-            index += 1
-    finally:  # closed half-read (the stream closes this one): close what it reads from too
-        aclose = getattr(source, "aclose", None)
-        if aclose is not None:
-            await aclose()

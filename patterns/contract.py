@@ -179,7 +179,7 @@ async def run_in_order(stream: Stream, work: Work[T, R], items: Items[T], *, lim
         results[pair[0]] = await work(pair[1])
 
     pairs = (
-        _aenumerate(aiter(items)) if isinstance(items, AsyncIterable)
+        aenumerate(aiter(items)) if isinstance(items, AsyncIterable)
         else enumerate(items) if isinstance(items, Iterable) else items  # checked() names it
     )  # fmt: skip
     async with stream(numbered, pairs, limit=limit) as done:
@@ -188,12 +188,13 @@ async def run_in_order(stream: Stream, work: Work[T, R], items: Items[T], *, lim
     return [results[index] for index in range(len(results))]
 
 
-async def _aenumerate(source: AsyncIterator[T]) -> AsyncIterator[tuple[int, T]]:
+async def aenumerate(source: AsyncIterator[T]) -> AsyncIterator[tuple[int, T]]:
+    """``(index, item)`` pairs of an async iterator, as ``enumerate`` gives of a sync one."""
     index = 0
     try:
         async for item in source:
             yield index, item
             index += 1
-    finally:  # closed half-read (fail_fast closes this one): close what it reads from too
+    finally:  # closed half-read (a stream closes this one): close what it reads from too
         if hasattr(source, "aclose"):
             await source.aclose()

@@ -205,12 +205,19 @@ async def cancel_once_running(run: Callable[[], Any], running: Running, calls: i
 async def test_cancel_kills_processes(tmp_path: Path) -> None:
     paths = [str(tmp_path / f"call{n}") for n in range(2)]
     started = time.monotonic()
-    with anyio.move_on_after(2):
-        async with worker_pool.stream(in_processes(pid_then_nap), paths, limit=2) as results:
-            async for _ in results:
-                pass
+    with anyio.move_on_after(20) as scope:
+        async with worker_pool.stream(in_processes(pid_then_nap), paths, limit=2):
+            for _ in range(500):  # cancelled once both calls run, in their processes
+                if _all_written(paths):
+                    break
+                await anyio.sleep(0.02)
+            scope.cancel()
     assert time.monotonic() - started < 10  # not the calls' 30 s
     assert _still_running(paths) == []
+
+
+def _all_written(paths: list[str]) -> bool:
+    return all(Path(path).exists() for path in paths)
 
 
 def _still_running(paths: list[str]) -> list[int]:

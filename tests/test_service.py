@@ -87,7 +87,8 @@ async def test_degrade_serves_slower_past_capacity() -> None:
     took = anyio.current_time() - started
     assert service.felt.peak_in_service == 8
     assert service.felt.turned_away == 0
-    assert took >= 0.02 * (8 / 4) ** 2  # the last to enter, with 8 in service: 4x its latency
+    assert took >= 0.02 * (8 / 4) ** 2 * 0.9  # the last to enter, with 8 in service: 4x (a loop
+    # whose clock counts whole ms, uvloop, reads 0.0799... for 0.08)
 
 
 # A bounded pattern at the capacity loses nothing: no call turned away, none slowed.
