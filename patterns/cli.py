@@ -94,7 +94,9 @@ def _cluster(text: str) -> str:
         address, port = None, None
     if (
         address is None
-        or (address.scheme, address.path, address.query, address.fragment) != ("tcp", "", "", "")
+        or not text.startswith("tcp://")  # urlsplit lowercases the scheme: Dask does not
+        or not re.fullmatch(r"[\w.\-]+|\[[0-9A-Fa-f:.]+\]", address.netloc.rpartition(":")[0])
+        or (address.path, address.query, address.fragment) != ("", "", "")
         or not address.hostname
         or address.username is not None
         or not port

@@ -123,13 +123,13 @@ class Leases:
         )
         self.held = 0
 
-    async def enter(self) -> None:
-        while True:
-            with anyio.CancelScope(shield=True):  # a request is never cut off: see LEASE_WAIT
-                if await self.semaphore.acquire(timeout=LEASE_WAIT):
-                    self.held += 1
-                    return
-            await anyio.lowlevel.checkpoint_if_cancelled()
+    async def try_enter(self) -> bool:
+        """A lease, if one comes within LEASE_WAIT; the caller asks again (cluster_window)."""
+        with anyio.CancelScope(shield=True):  # a request is never cut off: see LEASE_WAIT
+            if await self.semaphore.acquire(timeout=LEASE_WAIT):
+                self.held += 1
+                return True
+        return False
 
     async def leave(self) -> None:
         self.held -= 1

@@ -92,6 +92,7 @@ if __name__ == "__main__":
 from __future__ import annotations
 
 import asyncio
+import inspect
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -127,7 +128,7 @@ async def stream(
 class Gate(Protocol):
     """What a call must hold while it is on the cluster (``cluster_limit``'s lease)."""
 
-    async def enter(self) -> None: ...  # before a call is submitted: may wait
+    async def try_enter(self) -> bool: ...  # before a call is submitted: one short wait
     async def leave(self) -> None: ...  # once it is done, or when the input has run out
 
 
@@ -142,16 +143,32 @@ async def windowed(
     # round trip per call in this loop.
     window: Any = as_completed(loop=client.loop, with_results=True)
     in_flight: set[Any] = set()
+    settled: set[Any] = set()  # finished, their gate left, their result not yet handed over
     named = getattr(work, "func", work)  # a partial's function
     prefix = f"{getattr(named, '__name__', 'work')}-"
+    # An async call runs inside on_worker, which can stop it; a plain function, in Dask's
+    # thread pool, as Dask runs it (a thread cannot be stopped).
+    awaits = inspect.iscoroutinefunction(named)
+
+    async def enter() -> None:
+        # Wait in short steps, and between them give back what the calls that have finished
+        # hold: two streams sharing a gate must not each wait on what the other keeps.
+        while not await gate.try_enter():  # type: ignore[union-attr]
+            for future in [f for f in in_flight if f.done() and f not in settled]:
+                settled.add(future)
+                await gate.leave()  # type: ignore[union-attr]
+            await anyio.lowlevel.checkpoint_if_cancelled()
 
     async def submit_next() -> bool:
         """Submit the next item, if any: read only when a place is free, never ahead."""
         if gate is not None:
-            await gate.enter()
+            await enter()
         async for item in source:
             key = prefix + uuid.uuid4().hex  # the call is told its key: see on_worker
-            future = client.submit(on_worker, work, item, key, key=key)
+            if awaits:
+                future = client.submit(on_worker, work, item, key, key=key)
+            else:
+                future = client.submit(work, item, key=key)
             in_flight.add(future)
             window.add(future)
             return True
@@ -165,9 +182,12 @@ async def windowed(
             if not (more := await submit_next()):
                 break
         async for future, result in window:  # a failed call raises its exception, bare
+            if future.status == "cancelled":  # the scheduler lost, or the client closed
+                raise result if isinstance(result, BaseException) else CallStopped(result)
             in_flight.discard(future)
-            if gate is not None:
+            if gate is not None and future not in settled:
                 await gate.leave()
+            settled.discard(future)
             more = more and await submit_next()  # a place is free: refill, then hand over
             yield result
 
@@ -190,6 +210,7 @@ async def windowed(
 async def on_worker(work: Work[T, R], item: T, key: str) -> R:
     """``work(item)`` on a Dask worker, stopped once the client has let the call go (Dask
     itself lets a running call run on), its failure sent back as itself or by name."""
+    import cloudpickle  # type: ignore[import-untyped]
     from distributed import get_worker
 
     tasks = get_worker().state.tasks
@@ -207,7 +228,9 @@ async def on_worker(work: Work[T, R], item: T, key: str) -> R:
         try:
             return await work(item)
         except Exception as error:
-            sent = portable(error)  # its own type if it unpickles, else its name and message
+            # Its own type if it unpickles, else its name and message. Dask sends it with
+            # cloudpickle, which carries a class of your __main__ by value: judged by that.
+            sent = portable(error, dumps=cloudpickle.dumps)
             if sent is error:
                 raise
             raise sent from None
@@ -236,7 +259,9 @@ async def in_input_order(
 
     source = checked(work, items, 1)  # a bad ``items`` is named now, before any start
     found: dict[int, R] = {}
-    async with stream(partial(_numbered, work), aenumerate(source)) as done:
+    sync = not inspect.iscoroutinefunction(getattr(work, "func", work))
+    numbered = partial(_numbered_sync if sync else _numbered, work)
+    async with stream(numbered, aenumerate(source)) as done:
         async for index, result in done:
             found[index] = result
     return [found[index] for index in range(len(found))]
@@ -246,3 +271,8 @@ async def _numbered(work: Work[T, R], pair: tuple[int, T]) -> tuple[int, R]:
     """The call runs on a worker, so it brings its item's number back with its result. (A
     function of the module, not a closure: it travels by name, not by value, with each call.)"""
     return pair[0], await work(pair[1])
+
+
+def _numbered_sync(work: Callable[[T], R], pair: tuple[int, T]) -> tuple[int, R]:
+    """The same, for a plain function (run in the worker's thread pool)."""
+    return pair[0], work(pair[1])

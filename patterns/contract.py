@@ -130,10 +130,10 @@ class RemoteError(Exception):
     unpickle): its type's name and its message, in words."""
 
 
-def portable(error: BaseException) -> BaseException:
-    """``error`` if it survives pickling as itself; else a :class:`RemoteError` naming it."""
+def portable(error: BaseException, dumps: Callable[[Any], bytes] = pickle.dumps) -> BaseException:
+    """``error`` if it survives pickling (``dumps``) as itself; else a RemoteError naming it."""
     try:
-        pickle.loads(pickle.dumps(error))
+        pickle.loads(dumps(error))
     except Exception as why:  # pickle fails in several ways: each is "not as itself"
         kind = f"{type(error).__module__}.{type(error).__qualname__}"
         return RemoteError(f"{kind}: {error} (it cannot cross processes as itself: {why})")

@@ -164,7 +164,18 @@ def compare_on_cluster(
                 scope.cancel()
                 return
 
-    anyio.run(run_all, backend=name, backend_options=options)
+    try:
+        anyio.run(run_all, backend=name, backend_options=options)
+    except BaseExceptionGroup as failures:  # the task group's: the one failure, as itself
+        if interrupted:  # a Ctrl+C while the workers started: some died of it
+            raise KeyboardInterrupt from None
+        if len(failures.exceptions) == 1:
+            raise failures.exceptions[0] from None
+        raise
+    except Exception:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
     if interrupted:
         raise KeyboardInterrupt
     return reports

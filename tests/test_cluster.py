@@ -577,3 +577,39 @@ def _workers_of(pid: int) -> list[int]:
         if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in command:
             found.append(int(entry.name))
     return found
+
+
+# Two streams sharing a named limit both finish (neither waits on a lease the other keeps for
+# a call already done), and together they stay within it.
+async def test_two_streams_share_a_named_limit(scheduler: str) -> None:
+    found: list[list[tuple[int, float, float, int]]] = [[], []]
+
+    async def one(n: int) -> None:
+        found[n] = await cluster_limit.run(spans, range(12), limit=2, address=scheduler, name="two")
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as group:
+            group.start_soon(one, 0)
+            group.start_soon(one, 1)
+    assert [len(f) for f in found] == [12, 12]
+    assert peak(found[0] + found[1]) <= 2
+
+
+# A failure of a class the workers cannot import (defined in a function, or in your __main__)
+# travels by value, as Dask sends it, and comes back as itself; so does sync work's result.
+async def test_a_class_of_your_own_comes_back_as_itself(scheduler: str) -> None:
+    class Declined(Exception):
+        pass
+
+    async def decline(item: int) -> int:
+        raise Declined(f"card {item} declined")
+
+    with pytest.raises(Declined, match=r"^card \d declined$"):
+        await cluster_window.run(decline, range(3), limit=2, address=scheduler)
+    # A plain function is outside the typed contract: Dask runs it as it runs any.
+    sync: Any = plain_double
+    assert await cluster_window.run(sync, range(4), limit=2, address=scheduler) == [0, 2, 4, 6]
+
+
+def plain_double(n: int) -> int:  # a plain function: Dask runs it in a worker's thread
+    return 2 * n

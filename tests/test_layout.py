@@ -72,7 +72,7 @@ OPTIONAL = {
     "plots": {"matplotlib"},
     # The cluster extra: imported inside the functions that need it.
     "cluster": {"distributed"},
-    "cluster_window": {"distributed"},
+    "cluster_window": {"distributed", "cloudpickle"},  # Dask's own pickler, which it brings
     "cluster_limit": {"distributed"},
 }
 
