@@ -144,11 +144,10 @@ async def windowed(
     window: Any = as_completed(loop=client.loop, with_results=True)
     in_flight: set[Any] = set()
     settled: set[Any] = set()  # finished, their gate left, their result not yet handed over
-    named = getattr(work, "func", work)  # a partial's function
-    prefix = f"{getattr(named, '__name__', 'work')}-"
+    prefix = f"{getattr(_unwrapped(work), '__name__', 'work')}-"
     # An async call runs inside on_worker, which can stop it; a plain function, in Dask's
     # thread pool, as Dask runs it (a thread cannot be stopped).
-    awaits = inspect.iscoroutinefunction(named)
+    awaits = inspect.iscoroutinefunction(_unwrapped(work))
 
     async def enter() -> None:
         # Wait in short steps, and between them give back what the calls that have finished
@@ -259,8 +258,8 @@ async def in_input_order(
 
     source = checked(work, items, 1)  # a bad ``items`` is named now, before any start
     found: dict[int, R] = {}
-    sync = not inspect.iscoroutinefunction(getattr(work, "func", work))
-    numbered = partial(_numbered_sync if sync else _numbered, work)
+    awaits = inspect.iscoroutinefunction(_unwrapped(work))
+    numbered = partial(_numbered if awaits else _numbered_sync, work)
     async with stream(numbered, aenumerate(source)) as done:
         async for index, result in done:
             found[index] = result
@@ -276,3 +275,10 @@ async def _numbered(work: Work[T, R], pair: tuple[int, T]) -> tuple[int, R]:
 def _numbered_sync(work: Callable[[T], R], pair: tuple[int, T]) -> tuple[int, R]:
     """The same, for a plain function (run in the worker's thread pool)."""
     return pair[0], work(pair[1])
+
+
+def _unwrapped(work: object) -> object:
+    """The function inside any partials: what says whether ``work`` is async, and its name."""
+    while isinstance(work, partial):
+        work = work.func
+    return work
