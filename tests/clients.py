@@ -52,7 +52,10 @@ def full_answer(data: bytes) -> bool:
 
 def reset(stream: SocketStream) -> None:
     """Make the coming close send a reset (RST) instead of an orderly FIN: SO_LINGER 0."""
-    raw = stream.extra(SocketAttribute.raw_socket)
+    try:
+        raw = stream.extra(SocketAttribute.raw_socket)
+    except AttributeError:  # uvloop, once the peer has closed: its transport has no socket left
+        return  # the connection is gone already: nothing to reset
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
