@@ -27,7 +27,9 @@ from patterns import commands
 from patterns.commands import PROG, SPARE_FILES, Failed, StdoutClosed, UsageError, error, say
 from patterns.contract import check
 from patterns.harness import BACKENDS, RUN_IN
+from patterns.http import CLIENTS
 from patterns.registry import PATTERNS, summary
+from patterns.service import BEHAVIOURS
 from patterns.workload import DISTRIBUTIONS, WORK_KINDS, Workload
 
 #: The most items a run may have: every call is recorded for the report, and scatter_gather
@@ -146,8 +148,24 @@ def _run_options() -> argparse.ArgumentParser:
         metavar="P", help="chance that an item fails; failures are collected (default 0)",
     )  # fmt: skip
     run.add_argument(
-        "--workload", choices=("sleep", "tcp"), default="sleep",
-        help="sleep: simulated calls (default); tcp: real calls to a local server",
+        "--workload", choices=("sleep", "tcp", "http"), default="sleep",
+        help="sleep: simulated calls (default); tcp: real calls to a local toy server; http: "
+        "real HTTP requests to the service, served by uvicorn in a process of its own",
+    )  # fmt: skip
+    run.add_argument(
+        "--service", choices=(*BEHAVIOURS, "none"), default=None,
+        help="what the service does past its capacity: reject (turns calls away, as HTTP 429; "
+        "the default for io work), queue, degrade (serves everyone slower); none: no service "
+        "(the default for tcp, blocking and cpu work)",
+    )  # fmt: skip
+    run.add_argument(
+        "--capacity", type=_checked(int, 1, noun="a whole number"), default=None, metavar="C",
+        help="calls the service serves at once (default: the limit, as the source article's "
+        "limit is the service's capacity)",
+    )  # fmt: skip
+    run.add_argument(
+        "--client", choices=CLIENTS, default=None,
+        help="--workload http: the HTTP client (default httpx2; aiohttp on asyncio and uvloop)",
     )  # fmt: skip
     run.add_argument(
         "--work", choices=WORK_KINDS, default="io",
@@ -299,6 +317,47 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _add_backend(parallel)
     _add_json(parallel)
+    sweep = command(
+        "sweep", commands.sweep, "how much to bound: goodput and latency against the limit, "
+        "for a service of known capacity",
+    )  # fmt: skip
+    sweep.add_argument(
+        "--pattern", choices=[n.replace("_", "-") for n, p in PATTERNS.items() if p.BOUNDED],
+        default="worker-pool", help="the pattern swept (default worker-pool)",
+    )  # fmt: skip
+    sweep.add_argument(
+        "--capacity", type=_checked(int, 1, 1_000, noun="a whole number"), default=10,
+        metavar="C", help="calls the service serves at once (default 10)",
+    )  # fmt: skip
+    sweep.add_argument(
+        "--service", choices=BEHAVIOURS, nargs="+", default=list(BEHAVIOURS),
+        help="what the service does past its capacity, one sweep each (default: all three)",
+    )  # fmt: skip
+    sweep.add_argument(
+        "--limits", type=_checked(int, 1, 10_000, noun="a whole number"), nargs="+",
+        default=None, metavar="K", help="the limits swept (default: from C/5 to 2C, close "
+        "around C)",
+    )  # fmt: skip
+    sweep.add_argument(
+        "--items", type=_checked(int, 1, 100_000, noun="a whole number"), default=100,
+        metavar="N", help="items per run (default 100)",
+    )  # fmt: skip
+    sweep.add_argument(
+        "--latency", type=_checked(float, 0, 10, noun="a number"), nargs=2,
+        default=[0.02, 0.04], metavar=("LO", "HI"),
+        help="each call's time in service, in seconds (default 0.02 0.04)",
+    )  # fmt: skip
+    sweep.add_argument(
+        "--workload", choices=("sleep", "http"), default="sleep",
+        help="sleep: the simulated service (default); http: the same over real HTTP",
+    )  # fmt: skip
+    sweep.add_argument(
+        "--client", choices=CLIENTS, default=None,
+        help="--workload http: the HTTP client (default httpx2)",
+    )  # fmt: skip
+    _add_backend(sweep)
+    _add_json(sweep)
+    _add_plot(sweep, "goodput and p95 latency against the limit")
     versus = command(
         "threads-vs-async", commands.threads_vs_async,
         "the toy server served by a thread per connection and by tasks, measured",

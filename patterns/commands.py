@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from patterns.contract import check_choice
 from patterns.harness import (
     BACKENDS,
     RUN_IN,
@@ -35,6 +36,8 @@ from patterns.harness import (
     serial_report,
     speedups,
 )
+from patterns.harness import sweep as harness_sweep
+from patterns.http import CLIENTS, HTTPUnavailable, clients_for, require
 from patterns.present import (
     compare_sentence,
     comparison_table,
@@ -43,10 +46,13 @@ from patterns.present import (
     parallel_table,
     report_table,
     serve_summary,
+    sweep_sentence,
+    sweep_table,
     threads_vs_async_sentence,
     threads_vs_async_table,
 )
 from patterns.registry import CLUSTER_PATTERNS, PATTERNS, summary
+from patterns.service import BEHAVIOURS, Service
 from patterns.workload import WORK_KINDS, Workload
 
 E = TypeVar("E", bound=BaseException)
@@ -156,6 +162,8 @@ def run(args: argparse.Namespace, console: Console, err_console: Console) -> int
     except ValueError as exc:
         option = "--workload" if args.workload == "tcp" else "--run-in"
         raise UsageError(f"argument {option}: {exc}") from None
+    service = _service(args, workload)
+    client = _client(args)
     _check_plot(args.plot)
     _check_backend(args.backend)
     cluster = getattr(args, "cluster", None)
@@ -176,6 +184,8 @@ def run(args: argparse.Namespace, console: Console, err_console: Console) -> int
                     on_report=finished.append,
                     transport=args.workload,
                     run_in=args.run_in,
+                    service=service,
+                    client=client,
                 )
                 if cluster is not None:
                     from patterns.on_cluster import compare_on_cluster
@@ -206,6 +216,8 @@ def run(args: argparse.Namespace, console: Console, err_console: Console) -> int
                         on_progress=on_progress,
                         transport=args.workload,
                         run_in=args.run_in,
+                        service=service,
+                        client=client,
                     )
                 ]
     except KeyboardInterrupt:
@@ -252,6 +264,48 @@ def run(args: argparse.Namespace, console: Console, err_console: Console) -> int
         return plots.report_figure(reports[0])
 
     return _save_plot(draw, args.plot, err_console, quiet=args.json)
+
+
+def _service(args: argparse.Namespace, workload: Workload) -> Service | None:
+    """The service the calls go to: by default one of capacity ``--limit`` that turns the rest
+    away, for io work over sleep or http; none for tcp (its own toy server) or sync work."""
+    cluster = getattr(args, "cluster", None) is not None
+    served = workload.kind == "io" and args.workload != "tcp" and not cluster
+    behaviour = args.service or ("reject" if served else "none")
+    why = (
+        "the cluster rows go"
+        if cluster
+        else "tcp calls its own toy server and goes"
+        if args.workload == "tcp"
+        else f"{workload.kind} work goes"
+    )
+    if behaviour == "none":
+        if args.capacity is not None:
+            reason = (
+                "there is no service (--service none)" if args.service else why + " to no service"
+            )
+            raise UsageError(f"argument --capacity: {reason}")
+        return None
+    if not served:
+        raise UsageError(f"argument --service: {why} to no service")
+    capacity = args.limit if args.capacity is None else args.capacity
+    return Service(capacity, behaviour=check_choice("--service", behaviour, BEHAVIOURS))
+
+
+def _client(args: argparse.Namespace) -> str:
+    """The HTTP client of ``--workload http``; refused where it cannot run."""
+    if args.workload != "http":
+        if args.client is not None:
+            raise UsageError("argument --client: only with --workload http")
+        return CLIENTS[0]
+    client = args.client or CLIENTS[0]
+    if client not in clients_for(args.backend):
+        raise UsageError(f"argument --client: {client} does not run on {args.backend}")
+    try:
+        require("uvicorn", client)
+    except HTTPUnavailable as exc:
+        raise UsageError(f"argument --workload: {exc}") from None
+    return str(client)
 
 
 def _report_finished(
@@ -503,6 +557,64 @@ def serve(args: argparse.Namespace, console: Console, err_console: Console) -> i
         raise Failed(f"the server stopped: {_reason(error)}") from None
     _print(console, serve_summary(server.counts))
     return 0
+
+
+def sweep(args: argparse.Namespace, console: Console, err_console: Console) -> int:
+    """One pattern at a range of limits against a service of known capacity, for each chosen
+    behaviour past it: the table, the sentence, and ``--plot``'s picture."""
+    low, high = args.latency
+    if low > high:
+        raise UsageError(f"argument --latency: LO must not exceed HI, got {low:g} {high:g}")
+    workload = Workload(items=args.items, low=low, high=high)
+    limits = sorted(set(args.limits or default_limits(args.capacity)))
+    behaviours = list(dict.fromkeys(args.service))  # each once, in the order given
+    client = _client(args)
+    _check_plot(args.plot)
+    _check_backend(args.backend)
+    pattern = args.pattern.replace("-", "_")
+    runs: dict[str, list[Report]] = {}
+    show = console.is_terminal and not args.json
+    with _progress(err_console, len(limits) * len(behaviours), show) as on_start:
+        tick = on_start("sweep")
+
+        def record(behaviour: str, report: Report) -> None:
+            runs.setdefault(behaviour, []).append(report)
+            if tick is not None:
+                tick(sum(map(len, runs.values())), 0)
+
+        for behaviour in behaviours:
+            harness_sweep(
+                pattern,
+                workload,
+                limits=limits,
+                service=Service(args.capacity, behaviour=behaviour),
+                backend=args.backend,
+                on_report=partial(record, behaviour),
+                transport=args.workload,
+                client=client,
+            )
+    if args.json:
+        _print_json(console, {b: [r.to_dict() for r in rs] for b, rs in runs.items()})
+    else:
+        console.print(sweep_table(runs))
+        _print(console, sweep_sentence(runs))
+    if args.plot is None:
+        return 0
+
+    def draw() -> Any:
+        from patterns import plots
+
+        return plots.limit_sweep(runs)
+
+    return _save_plot(draw, args.plot, err_console, quiet=args.json)
+
+
+def default_limits(capacity: int) -> list[int]:
+    """The limits a sweep tries unless told: a few well below the capacity, every one next to
+    it, a few above, up to twice it."""
+    c = capacity
+    return sorted({max(1, x) for x in (c // 5, c // 2, 4 * c // 5, c - 1, c, c + 1, 6 * c // 5,
+                                       3 * c // 2, 2 * c)})  # fmt: skip
 
 
 def threads_vs_async(args: argparse.Namespace, console: Console, err_console: Console) -> int:

@@ -14,10 +14,11 @@ import importlib.util
 import os
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import anyio
 
@@ -27,12 +28,17 @@ from patterns.probe import Call, Probe, cpu_times, cpu_used
 from patterns.processes import in_processes
 from patterns.registry import PATTERNS, get_pattern
 from patterns.server import Server
+from patterns.service import Felt, Overloaded, Service
 from patterns.threads import in_threads
 from patterns.workload import Item, Workload, do_work, over_tcp
 
+if TYPE_CHECKING:
+    from patterns.http import Served
+
 Backend = Literal["asyncio", "uvloop", "trio"]
-#: sleep: simulated calls; tcp: each call a real connection to a local toy server.
-Transport = Literal["sleep", "tcp"]
+#: sleep: simulated calls; tcp: each call a real connection to a local toy server; http: each
+#: call a real HTTP request to the service model, served by uvicorn in a process of its own.
+Transport = Literal["sleep", "tcp", "http"]
 #: Where a blocking or cpu workload's sync calls run: on the event loop itself (the footgun:
 #: everything else stalls), in worker threads, or in worker processes.
 RunIn = Literal["loop", "threads", "processes"]
@@ -92,6 +98,34 @@ class Report:
     #: CPU seconds used during the run by this process (all its threads) and its children
     #: (worker processes); divided by the makespan, the cores kept busy.
     cpu_s: float | None = None
+    #: How long each call took as the caller saw it (a service's queue included), over the
+    #: calls that succeeded: p50, p95, p99.
+    call_p50_s: float | None = None
+    call_p95_s: float | None = None
+    call_p99_s: float | None = None
+    #: The other side, where the run had a service (None where it had none): what it is
+    #: (``Service.describe``), its capacity, the calls it turned away, the most it had in
+    #: service and waiting at once, and its own time in service per call (p50, p95, p99).
+    service: str | None = None
+    capacity: int | None = None
+    turned_away: int = 0
+    peak_in_service: int | None = None
+    peak_waiting: int | None = None
+    service_p50_s: float | None = None
+    service_p95_s: float | None = None
+    service_p99_s: float | None = None
+    #: The HTTP client of an http run ("httpx2", "httpx", "aiohttp"); None otherwise.
+    client: str | None = None
+
+    @property
+    def succeeded(self) -> int:
+        """The calls that did their work: neither failed nor turned away."""
+        return self.items - self.failed - self.turned_away
+
+    @property
+    def goodput_per_s(self) -> float | None:
+        """Calls that succeeded, per second of the run."""
+        return _ratio(self.succeeded, self.makespan_s)
 
     @property
     def overhead_per_item_s(self) -> float | None:
@@ -119,6 +153,8 @@ class Report:
         data["seed"] = self.workload.seed
         data["cores_busy"] = self.cores_busy
         data["overhead_per_item_s"] = self.overhead_per_item_s
+        data["succeeded"] = self.succeeded
+        data["goodput_per_s"] = self.goodput_per_s
         return data
 
     def sentence(self) -> str:
@@ -127,6 +163,12 @@ class Report:
             return "No items: nothing ran."
         at_a_time = f"{self.limit} at a time" if self.bounded else f"all {self.items:,} at once"
         text = f"{self.workload.describe()} took {self.makespan_s:.2f} s, {at_a_time}: "
+        if self.turned_away:
+            away = f"the service turned {self.turned_away:,} of {self.items:,} away"
+            text += f"{away}, so only {self.succeeded:,} were done"
+            return text + (
+                f"; {self.failed} failed (collected, not raised)." if self.failed else "."
+            )
         if self.speedup is None or self.efficiency is None:
             text += "the work itself took no time, so this measures only the plumbing"
         else:
@@ -139,6 +181,8 @@ class Report:
 
     def figures(self) -> str:
         """``4.6× faster than one at a time, 96% of the ideal``, or why there are none."""
+        if self.turned_away:
+            return f"{self.turned_away:,} of {self.items:,} calls turned away: the work not done"
         if self.speedup is None or self.efficiency is None:
             return "the work itself took no time, so this measures only the plumbing"
         return f"{self.speedup:.1f}× faster than one at a time, {self.efficiency:.0%} of the ideal"
@@ -236,6 +280,9 @@ async def ameasure(
     clock: Clock = time.perf_counter,
     transport: Transport = "sleep",
     run_in: RunIn | None = None,
+    service: Service | None = None,
+    client: str = "httpx2",
+    served: Served | None = None,
 ) -> Report:
     """Run ``pattern`` on ``workload`` in the running event loop and report on it.
 
@@ -245,14 +292,30 @@ async def ameasure(
     or ``cpu`` workload runs its sync calls ``run_in`` the loop, threads or processes (by
     default threads for blocking, processes for cpu); worker processes are started before
     the clock starts, as a long-running service would have them, and capped at ``limit``.
+
+    ``service`` puts the calls through a service with a capacity (a fresh copy of it for the
+    run, so nothing it felt before counts) and reports what it felt: calls it turned away,
+    the most it had in service and waiting, its time in service per call; the run is in
+    collect mode, so a call turned away is counted, not raised. ``transport="http"`` serves
+    that model (or one without a limit) from a real server process for the run, called with
+    ``client`` (:data:`patterns.http.CLIENTS`); or from ``served``, one already running
+    (:func:`serving`), whose counters start afresh.
     """
     workload = Workload() if workload is None else workload
     where = check_run_in(workload, run_in, transport)
+    if service is not None and workload.kind != "io":
+        raise ValueError(f"a service serves io work, not {workload.kind}")
+    if service is not None and transport == "tcp":
+        raise ValueError("transport tcp has its own toy server: a service runs on sleep or http")
+    run = partial(_ameasure, pattern, workload, limit, on_progress, clock)
     if where != "loop":
         offloaded = _offloaded(workload, where, limit)
         if where == "processes":
             await _start_workers(offloaded, limit, workload.items)
-        return await _ameasure(pattern, workload, limit, on_progress, clock, offloaded, where)
+        return await run(offloaded, where)
+    if transport == "http":
+        connections = max(limit, workload.items)
+        return await _over_http(run, service or Service(), served, client, connections)
     if transport == "tcp":
         # Room for every connection the pattern may open (scatter/gather opens one per item);
         # clients always send their delay at once, so a generous window costs nothing.
@@ -266,12 +329,54 @@ async def ameasure(
         async with anyio.create_task_group() as tg:
             _, port = await tg.start(server.serve)
             try:
-                tcp = over_tcp(port)
-                return await _ameasure(pattern, workload, limit, on_progress, clock, tcp, "loop")
+                return await run(over_tcp(port), "loop", transport="tcp")
             finally:
                 server.shutdown()
+    if service is not None:
+        fresh = service.fresh()
+
+        async def felt() -> Felt:
+            return fresh.felt
+
+        return await run(fresh.call, "loop", service=(fresh, felt))
     blocking = None if workload.kind == "io" else _on_the_loop(workload.sync_work())
-    return await _ameasure(pattern, workload, limit, on_progress, clock, blocking, "loop")
+    return await run(blocking, "loop")
+
+
+@asynccontextmanager
+async def serving(service: Service) -> AsyncIterator[Served]:
+    """``service``'s model served over HTTP from a process of its own, for the block."""
+    from patterns import http
+
+    async with http.serving(
+        service.capacity,
+        behaviour=service.behaviour,
+        queue_limit=service.queue_limit,
+        retry_after=service.retry_after,
+        rate=service.rate,
+    ) as served:
+        yield served
+
+
+async def _over_http(
+    run: Callable[..., Awaitable[Report]],
+    service: Service,
+    served: Served | None,
+    client: str,
+    connections: int,
+) -> Report:
+    """``run`` with every call an HTTP request to ``service``'s model: on ``served``, from its
+    counters afresh, or on a server started for the run."""
+    from patterns import http
+
+    if served is None:
+        async with serving(service) as started:
+            return await _over_http(run, service, started, client, connections)
+    await served.reset()
+    async with http.calling(served.url, client=client, connections=connections) as call:
+        return await run(
+            call, "loop", transport="http", service=(service, served.felt), client=client
+        )
 
 
 def check_run_in(workload: Workload, run_in: RunIn | None, transport: Transport) -> RunIn:
@@ -324,6 +429,10 @@ async def _ameasure(
     clock: Clock,
     call: Callable[[Item], Awaitable[str]] | None,
     where: RunIn,
+    *,
+    transport: str = "sleep",
+    service: tuple[Service, Callable[[], Awaitable[Felt]]] | None = None,
+    client: str | None = None,
 ) -> Report:
     name, module = _resolve(pattern)
     do_work_here = do_work if call is None else call
@@ -336,20 +445,26 @@ async def _ameasure(
         # inside the probe, so that the count includes the call announcing itself.
         announced = _announcing(do_work_here, lambda: report(len(arrivals), probe.in_flight))
         work = probe.wrap(announced)
-    if workload.failure_rate > 0:
-        # Collect mode: a failed item comes back as an Outcome instead of cancelling the run.
+    if workload.failure_rate > 0 or service is not None:
+        # Collect mode: a failed item (or one the service turned away) comes back as an
+        # Outcome instead of cancelling the run.
         work = collect_errors(work)
-    failed = 0
+    failed = turned_away = 0
     cpu_before = cpu_times()
     start = clock()
     async with module.stream(work, workload, limit=limit) as results:
         async for result in results:
             arrivals.append(clock() - start)
-            failed += isinstance(result, Outcome) and not result.ok
+            if isinstance(result, Outcome) and not result.ok:
+                if isinstance(result.error, Overloaded):
+                    turned_away += 1
+                else:
+                    failed += 1
             if on_progress is not None:
                 on_progress(len(arrivals), probe.in_flight)
     makespan = clock() - start
     cpu = cpu_used(cpu_before, cpu_times())
+    felt = None if service is None else (service[0], await service[1]())
 
     calls = tuple(Call(c.item, c.lane, c.start - start, c.end - start, c.ok) for c in probe.calls)
     return build_report(
@@ -363,9 +478,12 @@ async def _ameasure(
         arrivals=arrivals,
         calls=calls,
         failed=failed,
-        transport="tcp" if call is not None and workload.kind == "io" else "sleep",
+        transport=transport,
         run_in=where,
         cpu=cpu,
+        turned_away=turned_away,
+        felt=felt,
+        client=client,
     )
 
 
@@ -384,15 +502,33 @@ def build_report(
     transport: str,
     run_in: str,
     cpu: float | None,
+    turned_away: int = 0,
+    felt: tuple[Service, Felt] | None = None,
+    client: str | None = None,
 ) -> Report:
     """A Report from what a run observed; every other figure (ideal, efficiency, speedup,
-    percentiles) derived here, the same way for every harness."""
+    percentiles) derived here, the same way for every harness.
+
+    Against a service, the ideal is the same latencies on no more slots than its capacity;
+    a run that had calls turned away has no efficiency and no speedup (None): it finished
+    early because it did not do the work, not because it did it faster.
+    """
     serial = sum(workload.latencies())
     slots = limit if bounded else workload.items
     if workload.kind == "cpu":  # CPU work cannot run on more cores than there are
         slots = min(slots, os.cpu_count() or 1)
+    served = felt[0] if felt is not None else None
+    if served is not None and served.capacity is not None:
+        slots = min(slots, served.capacity)
     ideal = ideal_makespan(workload.latencies(), slots)
+    if served is not None and served.rate is not None:  # nor faster than its rate admits
+        ideal = max(ideal, (workload.items - 1) / served.rate)
     p50, p95, p99 = percentiles(arrivals)
+    call_p50, call_p95, call_p99 = percentiles([c.end - c.start for c in calls if c.ok])
+    service_p50, service_p95, service_p99 = percentiles(felt[1].service_s if felt else [])
+    # A run that had calls turned away did not do the work: no share of the ideal, no speedup.
+    efficiency = None if turned_away else _ratio(ideal, makespan)
+    speedup = None if turned_away else _ratio(serial, makespan)
     return Report(
         pattern=pattern,
         backend=current_backend(),
@@ -403,13 +539,13 @@ def build_report(
         peak_concurrency=peak,
         mean_concurrency=busy / makespan if makespan else 0.0,
         ideal_makespan_s=ideal,
-        efficiency=_ratio(ideal, makespan),
+        efficiency=efficiency,
         first_result_s=arrivals[0] if arrivals else None,
         p50_s=p50,
         p95_s=p95,
         p99_s=p99,
         serial_s=serial,
-        speedup=_ratio(serial, makespan),
+        speedup=speedup,
         failed=failed,
         transport=transport,
         bounded=bounded,
@@ -419,6 +555,18 @@ def build_report(
         work=workload.kind,
         run_in=run_in,
         cpu_s=cpu,
+        call_p50_s=call_p50,
+        call_p95_s=call_p95,
+        call_p99_s=call_p99,
+        service=None if served is None else served.describe(),
+        capacity=None if served is None else served.capacity,
+        turned_away=turned_away,
+        peak_in_service=None if felt is None else felt[1].peak_in_service,
+        peak_waiting=None if felt is None else felt[1].peak_waiting,
+        service_p50_s=service_p50,
+        service_p95_s=service_p95,
+        service_p99_s=service_p99,
+        client=client,
     )
 
 
@@ -432,29 +580,151 @@ async def acompare(
     clock: Clock = time.perf_counter,
     transport: Transport = "sleep",
     run_in: RunIn | None = None,
+    service: Service | None = None,
+    client: str = "httpx2",
 ) -> list[Report]:
     """Every registered pattern (or those named) on the same workload, one after another.
 
     ``on_start(name)`` is called before each pattern runs and may return a progress callback;
     ``on_report(report)`` as each one finishes, so that a run cut short keeps what it did.
     """
-    reports = []
-
-    for name in PATTERNS if patterns is None else patterns:
-        progress = on_start(name) if on_start is not None else None
-        report = await ameasure(
-            name,
-            workload,
+    workload = Workload() if workload is None else workload
+    if transport == "http" and workload.kind == "io":
+        # One server for every pattern: each starts from fresh counters (Served.reset).
+        async with serving(service or Service()) as served:
+            return await _each(
+                PATTERNS if patterns is None else patterns,
+                on_start,
+                on_report,
+                partial(
+                    ameasure,
+                    workload=workload,
+                    limit=limit,
+                    clock=clock,
+                    transport=transport,
+                    service=service,
+                    client=client,
+                    served=served,
+                ),
+            )
+    return await _each(
+        PATTERNS if patterns is None else patterns,
+        on_start,
+        on_report,
+        partial(
+            ameasure,
+            workload=workload,
             limit=limit,
-            on_progress=progress,
             clock=clock,
             transport=transport,
             run_in=run_in,
+            service=service,
+            client=client,
+        ),
+    )
+
+
+async def _each(
+    names: Iterable[str],
+    on_start: Callable[[str], Progress | None] | None,
+    on_report: Callable[[Report], None] | None,
+    measure_one: Callable[..., Awaitable[Report]],
+) -> list[Report]:
+    reports = []
+    for name in names:
+        progress = on_start(name) if on_start is not None else None
+        report = await measure_one(name, on_progress=progress)
+        reports.append(report)
+        if on_report is not None:
+            on_report(report)
+    return reports
+
+
+async def asweep(
+    pattern: str | Pattern,
+    workload: Workload,
+    *,
+    limits: Iterable[int],
+    service: Service,
+    on_report: Callable[[Report], None] | None = None,
+    clock: Clock = time.perf_counter,
+    transport: Transport = "sleep",
+    client: str = "httpx2",
+) -> list[Report]:
+    """``pattern`` on ``workload`` at each of ``limits``, against the same ``service`` (a fresh
+    copy each run): how much to bound, seen. :func:`knee` finds where goodput stops growing."""
+    reports = []
+    for limit in limits:
+        report = await ameasure(
+            pattern,
+            workload,
+            limit=limit,
+            clock=clock,
+            transport=transport,
+            service=service,
+            client=client,
         )
         reports.append(report)
         if on_report is not None:
             on_report(report)
     return reports
+
+
+#: Within this share of the best goodput, a limit has gained what there was to gain.
+KNEE_WITHIN = 0.05
+
+
+def knee(reports: Sequence[Report]) -> Report:
+    """The knee of a limit sweep: the smallest limit whose goodput is within 5% of the best
+    of the sweep. Below it, goodput grows with the limit; above it, nothing more is gained."""
+    swept = [r for r in reports if r.goodput_per_s is not None]
+    if not swept:
+        raise ValueError("no report of the sweep has a goodput: nothing succeeded")
+    best = max(r.goodput_per_s or 0.0 for r in swept)
+    return min(
+        (r for r in swept if (r.goodput_per_s or 0.0) >= (1 - KNEE_WITHIN) * best),
+        key=lambda r: r.limit,
+    )
+
+
+def littles_law(report: Report) -> float | None:
+    """The goodput Little's law allows the report's run: calls in flight over the mean time a
+    call takes, ``min(limit, capacity) / mean latency`` (the most a service of that capacity
+    can give, whatever the limit); None for a run without latency."""
+    w = report.workload
+    mean = (w.low + w.high) / 2 if w.distribution == "uniform" else statistics.fmean(w.latencies())
+    if mean <= 0:
+        return None
+    slots = report.limit if report.capacity is None else min(report.limit, report.capacity)
+    return min(slots, report.items) / mean
+
+
+def sweep(
+    pattern: str | Pattern,
+    workload: Workload,
+    *,
+    limits: Iterable[int],
+    service: Service,
+    backend: Backend = "asyncio",
+    on_report: Callable[[Report], None] | None = None,
+    clock: Clock = time.perf_counter,
+    transport: Transport = "sleep",
+    client: str = "httpx2",
+) -> list[Report]:
+    """:func:`asweep` in a fresh event loop of the chosen backend."""
+    name, options = check_backend(backend)
+    run = partial(
+        asweep,
+        pattern,
+        workload,
+        limits=limits,
+        service=service,
+        on_report=on_report,
+        clock=clock,
+        transport=transport,
+        client=client,
+    )
+    return anyio.run(run, backend=name, backend_options=options)
 
 
 def _announcing(work: Work[T, R], announce: Callable[[], None]) -> Work[T, R]:
@@ -488,6 +758,8 @@ def measure(
     clock: Clock = time.perf_counter,
     transport: Transport = "sleep",
     run_in: RunIn | None = None,
+    service: Service | None = None,
+    client: str = "httpx2",
 ) -> Report:
     """:func:`ameasure` in a fresh event loop of the chosen backend."""
     name, options = check_backend(backend)
@@ -500,6 +772,8 @@ def measure(
         clock=clock,
         transport=transport,
         run_in=run_in,
+        service=service,
+        client=client,
     )
     return anyio.run(run, backend=name, backend_options=options)
 
@@ -515,6 +789,8 @@ def compare(
     clock: Clock = time.perf_counter,
     transport: Transport = "sleep",
     run_in: RunIn | None = None,
+    service: Service | None = None,
+    client: str = "httpx2",
 ) -> list[Report]:
     """:func:`acompare` in a fresh event loop of the chosen backend."""
     name, options = check_backend(backend)
@@ -528,5 +804,7 @@ def compare(
         clock=clock,
         transport=transport,
         run_in=run_in,
+        service=service,
+        client=client,
     )
     return anyio.run(run, backend=name, backend_options=options)

@@ -8,17 +8,30 @@ comes with the ``plot`` extra: ``pip install -e '.[plot]'``.
 from __future__ import annotations
 
 import io
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from patterns.harness import Report, ideal_makespan, speedups
+from patterns.harness import (
+    Report,
+    ideal_makespan,
+    knee,
+    littles_law,
+    percentiles,
+    speedups,
+)
+from patterns.probe import Call
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 OK, SHADE, FAILED, IDEAL = "#4C72B0", "#7A9CCB", "#C44E52", "#55A868"
+#: A service's marks: calls it turned away, time calls waited (or were slowed) past its
+#: capacity, and the capacity itself.
+TURNED_AWAY, WAITED, CAPACITY = "#8C1D6B", "#E1A23B", "#222222"
 
 
 def figure(**options: Any) -> Figure:
@@ -31,22 +44,44 @@ def figure(**options: Any) -> Figure:
     return Figure(layout="constrained", **options)
 
 
-def timeline(report: Report, ax: Axes) -> None:
+def timeline(
+    report: Report, ax: Axes, *, names: Sequence[str] = (), span: float | None = None
+) -> None:
     """A row per lane (a slot the probe saw in use), a bar per call; failed calls in red.
 
     Neighbouring calls in a lane alternate shades and, when there are few, carry their item's
-    number, so each call reads as its own bar.
+    number, so each call reads as its own bar. Where the run had a service, its capacity is a
+    dashed line between the lanes it fills and those past it, a call it turned away is a thin
+    :data:`TURNED_AWAY` bar (at least ``span / 250`` wide: it took next to no time), and the
+    time a call spent beyond its item's own latency (:func:`beyond_latency`) is hatched in
+    :data:`WAITED`: first, where it waited in the service's queue; last, where the service
+    slowed it down past its capacity. ``names`` titles the panel for several identical runs;
+    ``span`` is the time axis's length (by default this run's).
     """
     lanes = max((call.lane for call in report.calls), default=0) + 1
     label = len(report.calls) <= 80 and lanes <= 12
+    served = report.service is not None
+    thin = (span or report.makespan_s or 1.0) / 250
+    waits_first = _waited(report)
     # One artist per lane and colour, not per call: 1,200 calls draw in about a second.
     bars: dict[tuple[int, str], list[tuple[float, float]]] = {}
     for call in report.calls:
         index = getattr(call.item, "index", None)
+        width = call.end - call.start
+        if served and turned_away(call):
+            bars.setdefault((call.lane, TURNED_AWAY), []).append((call.start, max(width, thin)))
+            continue
         shade = OK if not index or index % 2 == 0 else SHADE
         colour = shade if call.ok else FAILED
-        width = call.end - call.start
-        bars.setdefault((call.lane, colour), []).append((call.start, width))
+        over = beyond_latency(call) if served else 0.0
+        if over:
+            # The wait comes before the work (a queue); a slowdown stretches it (drawn last).
+            wait_at = call.start if waits_first else call.end - over
+            work_at = call.start + over if waits_first else call.start
+            bars.setdefault((call.lane, WAITED), []).append((wait_at, over))
+            bars.setdefault((call.lane, colour), []).append((work_at, width - over))
+        else:
+            bars.setdefault((call.lane, colour), []).append((call.start, width))
         if label and index is not None:
             ax.text(
                 call.start + width / 2,
@@ -57,27 +92,146 @@ def timeline(report: Report, ax: Axes) -> None:
                 color="white",
                 fontsize="x-small",
             )
+    if label:
+        # A call turned away takes no time: those of a lane overlap in one thin bar, so the
+        # count is written beside it.
+        for (lane, colour), spans in bars.items():
+            if colour == TURNED_AWAY:
+                ax.annotate(
+                    f"{len(spans):,} turned away",
+                    (min(start for start, _ in spans), lane + 0.5),
+                    xytext=(6, 0),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize="x-small",
+                    color=TURNED_AWAY,
+                )
     for (lane, colour), spans in bars.items():
-        ax.broken_barh(
-            spans, (lane + 0.1, 0.8), facecolors=colour, edgecolors="white", linewidth=1.2
+        if colour == TURNED_AWAY:  # no white edge: it would hide a bar this thin
+            options: dict[str, Any] = {"edgecolors": "none"}
+        elif colour == WAITED:
+            options = {"edgecolors": "white", "linewidth": 1.2, "hatch": "////"}
+        else:
+            options = {"edgecolors": "white", "linewidth": 1.2}
+        ax.broken_barh(spans, (lane + 0.1, 0.8), facecolors=colour, **options)
+    top = lanes
+    if report.capacity is not None:
+        # Between lane capacity-1 and lane capacity (a call on a lane above it started with
+        # at least the capacity in flight), with a lane of room above it for its label.
+        top = lanes if lanes > report.capacity else report.capacity + 1
+        ax.axhline(
+            report.capacity,
+            color=CAPACITY,
+            linestyle="--",
+            linewidth=1.2,
+            label=f"service capacity {report.capacity}",
         )
-    ax.set_ylim(0, lanes)
+        ax.annotate(
+            f"service capacity {report.capacity}",
+            (1, report.capacity),
+            xycoords=("axes fraction", "data"),
+            xytext=(-4, 2),
+            textcoords="offset points",
+            ha="right",
+            va="bottom",
+            fontsize="small",
+            color=CAPACITY,
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.8},
+        )
+    ax.set_ylim(0, top)
     ax.set_ylabel("slot")
     step = max(1, -(-lanes // 8))
     ax.set_yticks(
         [lane + 0.5 for lane in range(0, lanes, step)],
         [str(lane) for lane in range(0, lanes, step)],
     )
-    ax.set_title(
-        f"{report.pattern}: {report.makespan_s:.2f} s, peak {report.peak_concurrency} in flight, "
-        f"{_percent(report.efficiency)} of the ideal",
-        loc="left",
-        fontsize="medium",
+    title = _panel_title(names or [report.pattern], report)
+    ax.set_title(title, loc="left", fontsize="medium")
+
+
+def _panel_title(names: Sequence[str], report: Report) -> str:
+    text = (
+        f"{', '.join(names)}: {report.makespan_s:.2f} s, peak {report.peak_concurrency} in "
+        f"flight, {_percent(report.efficiency)} of the ideal"
     )
+    costs = []
+    if report.turned_away:
+        costs.append(f"{report.turned_away:,} of {report.items:,} turned away")
+    if report.peak_waiting:
+        costs.append(f"up to {report.peak_waiting:,} waiting")
+    if _slowed(report):
+        costs.append(f"up to {report.peak_in_service:,} in service")
+    if len(names) > 1 and len(text) > 90:  # too long for one line: the figures go below
+        text = text.replace(": ", ":\n", 1)
+    if report.service is not None and report.goodput_per_s is not None:
+        costs.append(f"goodput {_figures(report.goodput_per_s)} calls/s")
+    return text + "".join(f"; {cost}" for cost in costs)
+
+
+#: A call's time beyond its item's latency counts as waiting (or being slowed down) past this
+#: share of the latency and this many seconds: less is the event loop's own jitter.
+EXTRA_SHARE, EXTRA_FLOOR = 0.1, 0.002
+
+
+def turned_away(call: Call[Any]) -> bool:
+    """Whether ``call``, made to a service, was turned away: it did not succeed, and its item
+    was not drawn to fail (so the service refused it: :class:`patterns.service.Overloaded`)."""
+    return not call.ok and not getattr(call.item, "fails", False)
+
+
+def beyond_latency(call: Call[Any]) -> float:
+    """How long a call that succeeded took beyond its item's own latency, where that is more
+    than the loop's jitter (:data:`EXTRA_SHARE` of it, and :data:`EXTRA_FLOOR` s); else 0:
+    against a service, the time it waited in its queue or was slowed down past its capacity."""
+    latency = getattr(call.item, "latency", None)
+    if not call.ok or latency is None:
+        return 0.0
+    over = call.end - call.start - latency
+    return over if over > max(EXTRA_SHARE * latency, EXTRA_FLOOR) else 0.0
+
+
+def _slowed(report: Report) -> bool:
+    """Whether the service had more in service than its capacity: it slowed them down."""
+    capacity, peak = report.capacity, report.peak_in_service
+    return capacity is not None and peak is not None and peak > capacity
+
+
+def _waited(report: Report) -> bool:
+    """Whether a call's extra time is a wait before its work (a queue, a rate) rather than a
+    slowdown of it (a degrading service)."""
+    return bool(report.peak_waiting) or not _slowed(report)
+
+
+def _extra_label(reports: Sequence[Report]) -> str:
+    waited = any(r.peak_waiting for r in reports)
+    slowed = any(_slowed(r) for r in reports)
+    if waited and slowed:
+        return "time waited at, or slowed by, the service"
+    return "time slowed past the capacity" if slowed else "time waited at the service"
+
+
+def _service_legend(reports: Sequence[Report]) -> list[Any]:
+    """The legend of what a service adds to timelines: only what the reports show."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    calls = [(r, c) for r in reports if r.service is not None for c in r.calls]
+    handles: list[Any] = [Patch(color=OK, label="a call: its item's own latency")]
+    if any(not c.ok and not turned_away(c) for _, c in calls):
+        handles.append(Patch(color=FAILED, label="failed"))
+    if any(turned_away(c) for _, c in calls):
+        handles.append(Patch(color=TURNED_AWAY, label="turned away by the service"))
+    if any(beyond_latency(c) for _, c in calls):
+        label = _extra_label([r for r in reports if r.service is not None])
+        handles.append(Patch(facecolor=WAITED, edgecolor="white", hatch="////", label=label))
+    if any(r.capacity is not None for r in reports):
+        handles.append(Line2D([], [], color=CAPACITY, linestyle="--", label="service capacity"))
+    return handles
 
 
 def concurrency(report: Report, ax: Axes) -> None:
-    """Calls in flight over time, as a step line, with the limit drawn."""
+    """Calls in flight over time, as a step line, with the limit drawn (and the service's
+    capacity, where there was one)."""
     events = sorted([(c.start, 1) for c in report.calls] + [(c.end, -1) for c in report.calls])
     times, counts, now = [0.0], [0], 0
     for time, change in events:
@@ -87,6 +241,14 @@ def concurrency(report: Report, ax: Axes) -> None:
     ax.step(times, counts, where="post", color=OK, label="in flight")
     if report.bounded:
         ax.axhline(report.limit, color=FAILED, linestyle="--", label=f"limit {report.limit}")
+    if report.capacity is not None:
+        ax.axhline(
+            report.capacity,
+            color=CAPACITY,
+            linestyle=":",
+            linewidth=1.5,
+            label=f"service capacity {report.capacity}",
+        )
     ax.set_ylabel("calls in flight")
     ax.set_xlabel("seconds from start")
     ax.legend(loc="upper right", fontsize="small")
@@ -123,22 +285,91 @@ def report_figure(report: Report) -> Figure:
     axes["concurrency"].sharex(axes["timeline"])
     latency_distribution(report, axes["latency"])
     arrival_distribution(report, axes["arrival"])
-    fig.suptitle(_title(report))
+    fig.suptitle(_title(report) + _against(report))
+    if report.service is not None:
+        handles = _service_legend([report])
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
     return fig
 
 
 def compare_figure(reports: Sequence[Report]) -> Figure:
-    """Every pattern's timeline stacked on one shared time axis."""
-    fig = figure(figsize=(10, 1.2 + 1.6 * len(reports)))
-    axes = fig.subplots(len(reports), 1, sharex=True, squeeze=False)
-    for ax, report in zip(axes[:, 0], reports, strict=True):
-        timeline(report, ax)
+    """Every pattern's timeline stacked on one shared time axis; runs identical to the one
+    above (:func:`same_run`) share its panel, titled with all their names. Against a service,
+    its capacity, the calls it turned away and those it made wait are drawn (:func:`timeline`)
+    and explained in a legend below."""
+    groups = runs_alike(reports)
+    # A panel's height grows with its lanes, up to twice the usual: 20 rows stay readable.
+    heights = [min(2.0, max(1.0, _lanes(group[0]) / 6)) for group in groups]
+    served = any(r.service is not None for r in reports)
+    fig = figure(figsize=(10, 1.2 + 1.6 * sum(heights) + (0.4 if served else 0)))
+    axes = fig.subplots(len(groups), 1, sharex=True, squeeze=False, height_ratios=heights or None)
+    span = max((r.makespan_s for r in reports), default=0.0)
+    for ax, group in zip(axes[:, 0], groups, strict=True):
+        timeline(group[0], ax, names=[r.pattern for r in group], span=span)
     axes[-1, 0].set_xlabel("seconds from start (one shared axis)")
     if reports:
         fig.suptitle(
-            _title(reports[0]) + ": a bar per call (numbered by item), a row per slot in use"
+            _title(reports[0])
+            + ": a bar per call (numbered by item), a row per slot in use"
+            + _against(reports[0])
         )
+    if served:
+        handles = _service_legend(reports)
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
     return fig
+
+
+def _against(report: Report) -> str:
+    return "" if report.service is None else f"\ncalls to {report.service}"
+
+
+def _lanes(report: Report) -> int:
+    return max((call.lane for call in report.calls), default=0) + 1
+
+
+#: Runs whose makespans differ by less than this share (of the longer) may be the same run.
+SAME_WITHIN = 0.02
+
+
+def same_run(a: Report, b: Report) -> bool:
+    """Whether two runs would draw the same timeline: the same items, limit and service, makespans
+    within :data:`SAME_WITHIN` of each other, the same peak in flight, failures and calls
+    turned away, and every item called the same way: with the same outcome, starting and
+    ending within :data:`SAME_WITHIN` of the makespan (and 2 ms) of its twin. The lane is not
+    compared: it is where the probe put a call, and ties (equal latencies) go either way."""
+    longer = max(a.makespan_s, b.makespan_s)
+    if (a.items, a.limit, a.peak_concurrency, a.failed, a.turned_away, a.service) != (
+        b.items,
+        b.limit,
+        b.peak_concurrency,
+        b.failed,
+        b.turned_away,
+        b.service,
+    ) or abs(a.makespan_s - b.makespan_s) > SAME_WITHIN * longer:
+        return False
+    if len(a.calls) != len(b.calls):
+        return False
+    near = max(SAME_WITHIN * longer, 0.002)
+
+    def key(call: Call[Any]) -> tuple[Any, ...]:
+        return (getattr(call.item, "index", 0), call.ok, call.start, call.end)
+
+    return all(
+        (x[0], x[1]) == (y[0], y[1]) and abs(x[2] - y[2]) <= near and abs(x[3] - y[3]) <= near
+        for x, y in zip(sorted(map(key, a.calls)), sorted(map(key, b.calls)), strict=True)
+    )
+
+
+def runs_alike(reports: Sequence[Report]) -> list[list[Report]]:
+    """``reports`` in order, each run that is :func:`same_run` as the one before it (the first
+    of its group, whose timeline the panel draws) grouped with it: one panel each."""
+    groups: list[list[Report]] = []
+    for report in reports:
+        if groups and same_run(groups[-1][0], report):
+            groups[-1].append(report)
+        else:
+            groups.append([report])
+    return groups
 
 
 def sweep(reports: Sequence[Report], ax: Axes, *, metric: str = "throughput") -> None:
@@ -162,6 +393,202 @@ def sweep(reports: Sequence[Report], ax: Axes, *, metric: str = "throughput") ->
     ax.legend(fontsize="small")
 
 
+#: A line's colour for each service behaviour, the same in every sweep figure.
+BEHAVIOUR_COLOURS = {"reject": TURNED_AWAY, "queue": OK, "degrade": WAITED}
+_MORE_COLOURS = ("#55A868", "#8172B3", "#937860", "#DA8BC3", "#64B5CD")
+#: The items' own latency, the yardstick of the latency panel.
+REFERENCE = "#8C8C8C"
+
+
+def limit_sweep(
+    runs: Sequence[Report] | Mapping[str, Sequence[Report]],
+    *,
+    axes: tuple[Axes, Axes] | None = None,
+) -> Figure:
+    """How much to bound: one pattern at increasing limits against a service of one
+    capacity (:func:`patterns.harness.sweep`), in two panels.
+
+    Left, goodput (calls that succeeded per second) against the limit, under Little's law's
+    ``min(limit, capacity) / mean latency`` (:func:`patterns.harness.littles_law`, from the
+    workload's mean latency), with the capacity a vertical line and the knee
+    (:func:`patterns.harness.knee`) ringed. Right, the p95 time per call as the caller saw
+    it, and (on a second axis, dashed) the share of calls turned away.
+
+    ``runs`` is one sweep, or several by name (``{"reject": [...], "queue": [...]}``): a
+    line each, in one pair of panels, so behaviours compare at the same limit on the same
+    scale. Draws on ``axes`` (goodput, latency) if given, else on a new figure, and returns
+    the figure.
+    """
+    sweeps = {_sweep_name(runs): list(runs)} if isinstance(runs, Sequence) else dict(runs)
+    sweeps = {name: sorted(r, key=lambda r: r.limit) for name, r in sweeps.items() if r}
+    if not sweeps:
+        raise ValueError("limit_sweep needs at least one report")
+    if axes is None:
+        fig = figure(figsize=(12, 5))
+        goodput_ax, latency_ax = fig.subplots(1, 2)
+    else:
+        goodput_ax, latency_ax = axes
+        root = goodput_ax.get_figure(root=True)
+        if root is None:
+            raise ValueError("limit_sweep draws on axes that belong to a figure")
+        fig = root
+    # A behaviour keeps its colour from figure to figure; one sweep is drawn in plain blue.
+    colours = iter(_MORE_COLOURS if isinstance(runs, Mapping) else (OK,))
+    colour = {name: BEHAVIOUR_COLOURS.get(name) or next(colours, "black") for name in sweeps}
+    every = [r for reports in sweeps.values() for r in reports]
+    first = every[0]
+    limits = sorted({r.limit for r in every})
+
+    # Left: goodput, Little's law above it, the capacity, the knee.
+    capacities = sorted({r.capacity for r in every if r.capacity is not None})
+    law_at = sorted(set(limits) | {c for c in capacities if limits[0] <= c <= limits[-1]})
+    law = [littles_law(replace(first, limit=limit)) for limit in law_at]
+    # The mean latency the law used, for its label: calls in flight over the goodput it allows.
+    mean = min(law_at[0], first.capacity or law_at[0], first.items) / (law[0] or math.inf)
+    goodput_ax.plot(
+        law_at,
+        [math.nan if v is None else v for v in law],
+        color="black",
+        linestyle="--",
+        linewidth=1.2,
+        label=f"Little's law: min(limit, capacity) / {_seconds(mean)} (the workload's mean)",
+        gid="littles-law",
+    )
+    knees: dict[int, list[str]] = {}
+    for name, reports in sweeps.items():
+        goodput_ax.plot(
+            [r.limit for r in reports],
+            [math.nan if r.goodput_per_s is None else r.goodput_per_s for r in reports],
+            marker="o",
+            color=colour[name],
+            label=name,
+        )
+        try:
+            found = knee(reports)
+        except ValueError:  # nothing succeeded: no knee to mark
+            continue
+        goodput_ax.plot(
+            [found.limit],
+            [found.goodput_per_s],
+            marker="o",
+            markersize=15,
+            markerfacecolor="none",
+            markeredgewidth=2,
+            color=colour[name],
+            linestyle="none",
+            gid=f"knee {name}",
+        )
+        knees.setdefault(found.limit, []).append(name)
+    for limit, names in knees.items():
+        top = max(r.goodput_per_s or 0.0 for n in names for r in sweeps[n] if r.limit == limit)
+        which = f"\n({', '.join(names)})" if len(sweeps) > 1 else ""
+        goodput_ax.annotate(
+            f"knee: limit {limit}{which}",
+            (limit, top),
+            xytext=(0, 12),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize="small",
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 1, "alpha": 0.8},
+        )
+    goodput_ax.set_ylabel("goodput: calls that succeeded per second")
+    # Room above the best for the knee's label.
+    highest = [v for v in law if v is not None] + [r.goodput_per_s or 0.0 for r in every]
+    goodput_ax.set_ylim(0, 1.2 * max(highest))
+
+    # Right: the caller's p95, and the share turned away on an axis of its own.
+    for name, reports in sweeps.items():
+        latency_ax.plot(
+            [r.limit for r in reports],
+            [math.nan if r.call_p95_s is None else r.call_p95_s for r in reports],
+            marker="o",
+            color=colour[name],
+            label=f"{name}: p95 per call",
+        )
+    own = _p95(list(first.workload.latencies()))
+    if own is not None:
+        latency_ax.axhline(
+            own,
+            color=REFERENCE,
+            linestyle=":",
+            linewidth=1.5,
+            label="p95 of the items' own latency",
+        )
+    latency_ax.set_ylabel("p95 time per call, as the caller saw it (s)")
+    # Room above the lines for the legend, at the top left.
+    seen = [r.call_p95_s for r in every if r.call_p95_s is not None] + [own or 0.0]
+    latency_ax.set_ylim(0, 1.45 * max(seen))
+    handles, labels = latency_ax.get_legend_handles_labels()
+    refused = {n: rs for n, rs in sweeps.items() if any(r.turned_away for r in rs)}
+    if refused:
+        share_ax = latency_ax.twinx()
+        for name, reports in refused.items():
+            share_ax.plot(
+                [r.limit for r in reports],
+                [r.turned_away / r.items if r.items else 0.0 for r in reports],
+                marker="x",
+                linestyle="--",
+                color=colour[name],
+                label=f"{name}: share turned away",
+            )
+        share_ax.set_ylim(0, 1.05)
+        share_ax.yaxis.set_major_formatter("{x:.0%}")
+        share_ax.set_ylabel("calls turned away (dashed)")
+        more_handles, more_labels = share_ax.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    latency_ax.legend(handles, labels, fontsize="small", loc="upper left")
+
+    for ax in (goodput_ax, latency_ax):
+        for capacity in capacities:
+            ax.axvline(capacity, color=CAPACITY, linestyle=":", linewidth=1.2)
+            ax.annotate(
+                f"service capacity {capacity}",
+                (capacity, 0.45),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, 0),
+                textcoords="offset points",
+                rotation=90,
+                ha="left",
+                va="center",
+                fontsize="small",
+                color=CAPACITY,
+            )
+        ax.set_xlabel("limit (calls in flight the pattern allows)")
+        ax.set_xticks(limits)
+        ax.spines["top"].set_visible(False)
+    goodput_ax.legend(fontsize="small", loc="lower right")
+    goodput_ax.set_title("Goodput: what the limit buys", loc="left", fontsize="medium")
+    latency_ax.set_title("What the caller pays past the capacity", loc="left", fontsize="medium")
+    if axes is None:
+        fig.suptitle(
+            f"{first.pattern} at limits {limits[0]}–{limits[-1]}: {first.workload.describe()}, "
+            + _sweep_service(every)
+        )
+    return fig
+
+
+def _sweep_name(reports: Sequence[Report]) -> str:
+    """One sweep's line label: its pattern (the service is in the figure's title)."""
+    return reports[0].pattern if reports else ""
+
+
+def _sweep_service(reports: Sequence[Report]) -> str:
+    services = list(dict.fromkeys(r.service for r in reports if r.service is not None))
+    if len(services) == 1:
+        return f"calls to {services[0]}"
+    capacities = sorted({r.capacity for r in reports if r.capacity is not None})
+    return "against a service of capacity " + ", ".join(map(str, capacities))
+
+
+def _p95(values: Sequence[float]) -> float | None:
+    return percentiles(values)[1]
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1000:g} ms" if value < 1 else f"{value:g} s"
+
+
 def spans(
     spans: Sequence[tuple[str, float, float]], ax: Axes, *, title: str = "", rows: int = 16
 ) -> None:
@@ -178,7 +605,7 @@ def spans(
     boxes: dict[str, list[list[tuple[float, float]]]] = {OK: [], FAILED: []}
     for label, start, end in spans:
         # Red for what is stuck, or what blocks everything else; blue for work going on.
-        colour = FAILED if "(stuck)" in label or "blocked" in label else OK
+        colour = FAILED if _gone_wrong(label) else OK
         top, right = row[label] + 0.1, start + max(end - start, 1e-4)
         boxes[colour].append([(start, top), (right, top), (right, top + 0.8), (start, top + 0.8)])
     # One collection per colour, not an artist per span: 10,000 spans draw in a second.
@@ -232,8 +659,8 @@ def verdicts(
             ax.set_xlabel("seconds from start")
             ax.legend(loc="upper right", fontsize="small")
     legend = [Patch(color=OK, label="a call at work")]
-    if any("(stuck)" in label or "blocked" in label for label, _, _ in [*broken, *fixed]):
-        legend.append(Patch(color=FAILED, label="stuck, or blocking everything else"))
+    if any(_gone_wrong(label) for label, _, _ in [*broken, *fixed]):
+        legend.append(Patch(color=FAILED, label="stuck, blocking, timed out or turned away"))
     fig.legend(handles=legend, loc="outside lower center", ncols=len(legend))
     return fig
 
@@ -391,6 +818,12 @@ def check_format(path: str) -> str:
     return extension
 
 
+def _figures(value: float) -> str:
+    """``value`` to three significant figures, zeros kept (``4.00``, ``39.7``, ``1,234``)."""
+    places = 2 - math.floor(math.log10(abs(value))) if value else 2
+    return f"{value:,.{max(0, places)}f}"
+
+
 def _percent(value: float | None) -> str:
     return "–" if value is None else f"{value:.0%}"
 
@@ -398,3 +831,10 @@ def _percent(value: float | None) -> str:
 def _title(report: Report) -> str:
     workload = report.workload
     return f"{workload.describe()}, limit {report.limit}, {report.backend}"
+
+
+def _gone_wrong(label: str) -> bool:
+    """A span an exhibit marked as what went wrong: stuck, blocking everything else, timed
+    out, or turned away by the service."""
+    marks = ("(stuck)", "blocked", "(timed out)", "(turned away)")
+    return any(mark in label for mark in marks)

@@ -6,14 +6,14 @@ shows the same tables (rich renders them in Jupyter). They take reports, never r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from rich.console import Console, JustifyMethod
 from rich.measure import Measurement
 from rich.table import Table
 
-from patterns.harness import Report, speedups
+from patterns.harness import Report, knee, littles_law, speedups
 
 if TYPE_CHECKING:
     from patterns.server import Counts
@@ -29,32 +29,44 @@ def _seconds(value: float | None) -> str:
 
 
 # (header, justify, the report's figure as text, where it is shown): "wide" in the comparison
-# table on a wide terminal (about 125 columns), "narrow" within 80 columns (72), "single" only in
-# the single report, which shows them all.
+# table on a wide terminal (about 125 columns), "narrow" within 80 columns (72); "swide" and
+# "snarrow" are the same two when the calls went to a service (its figures take the place of
+# some of the caller's); "single" in the single report; "svc" marks a figure that only a run
+# against a service has.
 _COLUMNS: tuple[tuple[str, JustifyMethod, Callable[[Report], str], str], ...] = (
-    ("pattern", "left", lambda r: r.pattern, "wide narrow"),
-    ("time s", "right", lambda r: f"{r.makespan_s:.3f}", "wide narrow"),
+    ("pattern", "left", lambda r: r.pattern, "wide narrow swide snarrow single"),
+    ("time s", "right", lambda r: f"{r.makespan_s:.3f}", "wide narrow swide snarrow single"),
     ("ideal s", "right", lambda r: f"{r.ideal_makespan_s:.3f}", "single"),
-    ("efficiency", "right", lambda r: _maybe(r.efficiency, ".1%"), "wide"),
-    ("eff.", "right", lambda r: _maybe(r.efficiency, ".0%"), "narrow"),
-    ("items/s", "right", lambda r: _maybe(r.throughput_per_s, ",.1f"), "wide"),
-    ("peak", "right", lambda r: str(r.peak_concurrency), "wide narrow"),
-    ("mean conc.", "right", lambda r: f"{r.mean_concurrency:.2f}", "wide"),
-    ("first s", "right", lambda r: _seconds(r.first_result_s), "wide"),
-    ("p50 s", "right", lambda r: _seconds(r.p50_s), "wide"),
-    ("p95 s", "right", lambda r: _seconds(r.p95_s), "wide narrow"),
+    ("efficiency", "right", lambda r: _maybe(r.efficiency, ".1%"), "wide single"),
+    ("eff.", "right", lambda r: _maybe(r.efficiency, ".0%"), "narrow swide"),
+    ("items/s", "right", lambda r: _maybe(r.throughput_per_s, ",.1f"), "wide single"),
+    ("goodput/s", "right", lambda r: _maybe(r.goodput_per_s, ",.1f"), "swide snarrow single svc"),
+    ("turned away", "right", lambda r: f"{r.turned_away:,}", "swide single svc"),
+    ("away", "right", lambda r: f"{r.turned_away:,}", "snarrow"),
+    ("peak", "right", lambda r: str(r.peak_concurrency), "wide narrow swide snarrow single"),
+    ("in svc", "right", lambda r: _maybe(r.peak_in_service, ","), "swide single svc"),
+    ("queued", "right", lambda r: _maybe(r.peak_waiting, ","), "swide single svc"),
+    ("mean conc.", "right", lambda r: f"{r.mean_concurrency:.2f}", "wide single"),
+    ("first s", "right", lambda r: _seconds(r.first_result_s), "wide single"),
+    ("p50 s", "right", lambda r: _seconds(r.p50_s), "wide single"),
+    ("p95 s", "right", lambda r: _seconds(r.p95_s), "wide narrow single"),
     ("p99 s", "right", lambda r: _seconds(r.p99_s), "single"),
-    ("speedup", "right", lambda r: _maybe(r.speedup, ".1f", "×"), "wide narrow"),
-    ("failed", "right", lambda r: str(r.failed), "wide narrow"),
+    ("call p50 s", "right", lambda r: _seconds(r.call_p50_s), "single svc"),
+    ("call p95 s", "right", lambda r: _seconds(r.call_p95_s), "swide single svc"),
+    ("call p95", "right", lambda r: _seconds(r.call_p95_s), "snarrow"),
+    ("svc p95 s", "right", lambda r: _seconds(r.service_p95_s), "swide single svc"),
+    ("speedup", "right", lambda r: _maybe(r.speedup, ".1f", "×"), "wide narrow single"),
+    ("failed", "right", lambda r: str(r.failed), "wide narrow swide snarrow single"),
 )
 
 
 def _title(report: Report) -> str:
     workload = report.workload
-    over = ", over tcp" if report.transport == "tcp" else ""
-    return (
-        f"{workload.describe()}, limit {report.limit}, seed {workload.seed}, {report.backend}{over}"
-    )
+    over = {"tcp": ", over tcp", "http": f", over http ({report.client})"}.get(report.transport, "")
+    title = f"{workload.describe()}, limit {report.limit}, seed {workload.seed}, {report.backend}"
+    if report.service is not None:
+        return f"{title}{over}, against {report.service}"
+    return title + over
 
 
 def comparison_table(
@@ -65,9 +77,10 @@ def comparison_table(
     Given the ``width`` it must fit (a terminal's), the wide table if it fits whole, else the
     narrow one: fewer columns, every name and figure whole, never cut with an ellipsis.
     """
-    table = _table(reports, serial, "wide")
+    against = "s" if any(r.service is not None for r in reports) else ""
+    table = _table(reports, serial, against + "wide")
     if width is not None and _width(table) > width:
-        table = _table(reports, serial, "narrow")
+        table = _table(reports, serial, against + "narrow")
     return table
 
 
@@ -92,13 +105,16 @@ def report_table(report: Report) -> Table:
     table = Table(title=_title(report), show_header=False, min_width=len(_title(report)) + 4)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for name, _, text, _ in _COLUMNS:
-        table.add_row(name, text(report))
+    for name, _, text, where in _COLUMNS:
+        tags = where.split()
+        if "single" in tags and (report.service is not None or "svc" not in tags):
+            table.add_row(name, text(report))
     return table
 
 
 def compare_sentence(reports: Sequence[Report]) -> str:
-    """The comparison read aloud: how the bounded patterns did, and what unbounded cost."""
+    """The comparison read aloud: how the bounded patterns did, and what unbounded cost (the
+    service's side too, where the calls went to one)."""
     bounded = sorted((r for r in reports if r.bounded and r.items), key=lambda r: r.makespan_s)
     parts = []
     if not any(r.items for r in reports):
@@ -117,12 +133,112 @@ def compare_sentence(reports: Sequence[Report]) -> str:
                 f"Bounded to {best.limit} at a time, {best.pattern} finished first, in "
                 f"{best.makespan_s:.2f} s: {figures}"
             )
-    parts += [
-        f"{r.pattern} ran {r.peak_concurrency:,} at once and took {r.makespan_s:.2f} s"
-        for r in reports
-        if not r.bounded
-    ]
-    return "; ".join(parts) + "."
+        if best.service is not None:
+            away = [r for r in bounded if r.turned_away]
+            parts[-1] += (
+                ", and none turned away"
+                if not away
+                else ", but "
+                + ", ".join(f"{r.pattern} had {r.turned_away:,} turned away" for r in away)
+            )
+    reference = bounded[0] if bounded else None
+    parts += [_unbounded_cost(r, reference) for r in reports if not r.bounded]
+    text = "; ".join(parts) + "."
+    if reports[0].service is not None:
+        text = f"Against {reports[0].service}: " + text[0].lower() + text[1:]
+    return text
+
+
+def _unbounded_cost(report: Report, bounded: Report | None) -> str:
+    """What a pattern that bounds nothing cost: the time alone, or what the service felt."""
+    r = report
+    text = f"{r.pattern} ran {r.peak_concurrency:,} at once"
+    if r.turned_away:
+        return (
+            f"{r.pattern} started all {r.items:,} at once and had {r.turned_away:,} of "
+            f"{r.items:,} calls turned away: {r.succeeded:,} done, in {r.makespan_s:.2f} s"
+        )
+    if r.peak_waiting and r.call_p95_s is not None and r.service_p95_s is not None:
+        return (
+            f"{text}: {r.peak_waiting:,} waited in the service's queue, so a call took "
+            f"{r.call_p95_s:.2f} s at p95 against {r.service_p95_s:.2f} s in service, and it "
+            f"finished no sooner ({r.makespan_s:.2f} s)"
+        )
+    slower = (
+        bounded is not None
+        and r.service_p95_s is not None
+        and bounded.service_p95_s is not None
+        and r.service_p95_s > 1.2 * bounded.service_p95_s
+    )
+    if slower and bounded is not None and bounded.service_p95_s is not None:
+        assert r.service_p95_s is not None
+        return (
+            f"{text} and slowed the service for every call: {r.service_p95_s:.2f} s in service "
+            f"at p95 against {bounded.service_p95_s:.2f} s bounded, and it took "
+            f"{r.makespan_s:.2f} s"
+        )
+    return f"{text} and took {r.makespan_s:.2f} s"
+
+
+def sweep_table(runs: Mapping[str, Sequence[Report]]) -> Table:
+    """A limit sweep, a row per limit: what Little's law allows, and for each behaviour of the
+    service past its capacity, the goodput and its cost (calls turned away, or the p95 of a
+    call as the caller saw it). ``runs`` maps each behaviour to its reports, one per limit."""
+    first = next(iter(runs.values()))[0]
+    w = first.workload
+    table = Table(
+        title=f"{first.pattern}, {w.describe()}, against a service of capacity {first.capacity}"
+        f", {first.backend}",
+        caption="Little's law: min(limit, capacity) / mean latency; * the knee",
+    )
+    table.add_column("limit", justify="right")
+    table.add_column("Little's law/s", justify="right")
+    for behaviour in runs:
+        table.add_column(f"{behaviour} goodput/s", justify="right", no_wrap=True)
+        cost = "turned away" if behaviour == "reject" else "call p95 s"
+        table.add_column(cost, justify="right", no_wrap=True)
+    knees = {behaviour: knee(reports).limit for behaviour, reports in runs.items()}
+    for row in zip(*runs.values(), strict=True):
+        cells = [str(row[0].limit), _maybe(littles_law(row[0]), ",.0f")]
+        for behaviour, r in zip(runs, row, strict=True):
+            star = "*" if r.limit == knees[behaviour] else ""
+            cells.append(_maybe(r.goodput_per_s, ",.0f") + star)
+            cells.append(f"{r.turned_away:,}" if behaviour == "reject" else _seconds(r.call_p95_s))
+        table.add_row(*cells)
+    return table
+
+
+def sweep_sentence(runs: Mapping[str, Sequence[Report]]) -> str:
+    """The sweep read aloud: where each behaviour's knee sits against the capacity, and what
+    going past it cost."""
+    parts = []
+    for behaviour, reports in runs.items():
+        at = knee(reports)
+        past = sorted((r for r in reports if r.limit > at.limit), key=lambda r: r.limit)
+        text = f"{behaviour}: the knee at {at.limit} ({_maybe(at.goodput_per_s, ',.0f')}/s)"
+        if not past:
+            parts.append(text + ", the largest limit swept")
+            continue
+        first, last = past[0], past[-1]
+        if behaviour == "reject":
+            text += (
+                f"; at {first.limit}, {first.turned_away:,} of {first.items:,} calls were "
+                "turned away"
+            )
+        elif behaviour == "queue":
+            text += (
+                f"; past it calls only waited longer, p95 {_seconds(at.call_p95_s)} s at the "
+                f"knee, {_seconds(last.call_p95_s)} s at {last.limit}"
+            )
+        else:
+            text += f"; past it goodput fell, to {_maybe(last.goodput_per_s, ',.0f')}/s at "
+            text += f"{last.limit}"
+        parts.append(text)
+    capacity = next(iter(runs.values()))[0].capacity
+    return (
+        f"Against a capacity of {capacity}, goodput grew with the limit as Little's law says, "
+        "up to the knee, and no further. " + "; ".join(parts) + "."
+    )
 
 
 #: Calls shorter than this per call in flight are fast enough for the event loop's own work per

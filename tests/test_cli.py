@@ -78,13 +78,50 @@ def test_one_pattern(name: str) -> None:
 
 # compare: a row per pattern plus the derived serial row, then the sentence.
 def test_compare_table() -> None:
-    status, out, _ = run("compare", *FAST, "--backend", "trio")
+    status, out, _ = run("compare", *FAST, "--backend", "trio", "--service", "none")
     assert status == 0
     for name in PATTERNS:
         assert name in out
     assert "serial (derived)" in out
     assert "Bounded to 3 at a time, " in out
     assert "scatter_gather ran 12 at once" in out
+
+
+# By default compare's calls go to a service whose capacity is the limit, and which turns the
+# rest away: the unbounded row shows what that cost, every bounded row lost nothing.
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_compare_shows_what_the_service_felt(backend: str) -> None:
+    status, out, _ = run("compare", *FAST, "--backend", backend, "--json")
+    assert status == 0
+    reports = {r["pattern"]: r for r in json.loads(out)}
+    for name, r in reports.items():
+        assert r["capacity"] == 3
+        assert r["peak_in_service"] <= 3
+        assert r["succeeded"] + r["turned_away"] == 12
+        if PATTERNS[name].BOUNDED:
+            assert r["turned_away"] == 0, name
+    assert reports["scatter_gather"]["turned_away"] > 0
+    status, out, _ = run("compare", *FAST, "--backend", backend)
+    assert "Against a service that serves 3 at once and turns the rest away: " in out
+    away = reports["scatter_gather"]["turned_away"]
+    assert f"scatter_gather started all 12 at once and had {away} of 12 calls turned away" in out
+    assert "and none turned away" in out
+
+
+# --service queue: nothing is turned away, but the unbounded calls wait at the service, and the
+# caller sees it in its latency; --service degrade: every call slower in service.
+def test_compare_against_a_queue_and_a_degrading_service() -> None:
+    status, out, _ = run("compare", *FAST, "--service", "queue", "--json")
+    assert status == 0
+    reports = {r["pattern"]: r for r in json.loads(out)}
+    unbounded = reports.pop("scatter_gather")
+    assert unbounded["turned_away"] == 0
+    assert unbounded["peak_waiting"] == 9
+    assert unbounded["call_p95_s"] > unbounded["service_p95_s"]
+    assert all(r["peak_waiting"] == 0 for r in reports.values())
+    status, out, _ = run("compare", *FAST, "--service", "degrade", "--latency", "0.01", "0.01")
+    assert status == 0
+    assert "scatter_gather ran 12 at once and slowed the service for every call" in out
 
 
 def _reports(latency: float, limit: int, efficiencies: dict[str, float]) -> list[Report]:
@@ -140,6 +177,7 @@ def test_fast_calls_sentence_is_quiet_otherwise(
 # compare on fast calls says it exactly when a bounded pattern fell below 90% of the ideal.
 def test_compare_on_fast_calls() -> None:
     argv = ["compare", "--items", "2000", "--latency", "0.001", "0.003", "--limit", "100"]
+    argv += ["--service", "none"]  # the table with the efficiency column in third place
     status, out, _ = run(*argv)
     assert status == 0
     # The table's rows: pattern, time, efficiency, ...; scatter_gather is unbounded.
@@ -152,12 +190,14 @@ def test_compare_on_fast_calls() -> None:
         assert said == any(e < 0.9 for e in bounded), out
 
 
-# compare on an 80-column terminal: every pattern's name and every figure whole, no ellipsis.
+# compare on an 80-column terminal: every pattern's name and every figure whole, no ellipsis;
+# with a service or without.
 @pytest.mark.parametrize("width", [80, 100, 200])
-def test_compare_table_fits_the_terminal(width: int) -> None:
+@pytest.mark.parametrize("service", ["none", "reject"])
+def test_compare_table_fits_the_terminal(width: int, service: str) -> None:
     out = io.StringIO()
     status = main(
-        ["compare", *FAST, "--failure-rate", "0.3"],
+        ["compare", *FAST, "--failure-rate", "0.3", "--service", service],
         console=Console(file=out, width=width),
         err_console=Console(file=io.StringIO()),
     )
@@ -168,14 +208,21 @@ def test_compare_table_fits_the_terminal(width: int) -> None:
     rows = [line.split("│")[1].strip() for line in table if line.startswith("│")]
     assert rows == [*PATTERNS, "serial (derived)"]
     header = next(line for line in table if line.startswith("┃"))
-    for column in ("time s", "peak", "p95 s", "speedup", "failed"):
-        assert column in header
-    assert ("mean conc." in header) == (width >= 130)
+    if service == "none":
+        for column in ("time s", "peak", "p95 s", "speedup", "failed"):
+            assert column in header
+        assert ("mean conc." in header) == (width >= 130)
+    else:
+        for column in ("time s", "goodput/s", "away", "peak", "call p95", "failed"):
+            assert column in header
+        assert ("svc p95 s" in header) == (width >= 130)
 
 
 # --json prints only JSON: a list of report objects with the documented keys.
 def test_json() -> None:
-    status, out, _ = run("compare", *FAST, "--json", "--failure-rate", "0.3", "--seed", "4")
+    status, out, _ = run(
+        "compare", *FAST, "--json", "--failure-rate", "0.3", "--seed", "4", "--service", "none"
+    )
     assert status == 0
     reports = json.loads(out)
     assert [r["pattern"] for r in reports] == list(PATTERNS)
@@ -327,7 +374,7 @@ def test_footgun_figure_has_a_title_and_a_legend() -> None:
     (legend,) = fig.legends
     assert [t.get_text() for t in legend.get_texts()] == [
         "a call at work",
-        "stuck, or blocking everything else",
+        "stuck, blocking, timed out or turned away",
     ]
     (legend,) = plots.verdicts(fine, fine, "fine").legends
     assert [t.get_text() for t in legend.get_texts()] == ["a call at work"]

@@ -30,6 +30,10 @@ PREDICTED = {
     "default limiter",
     "unbounded-gather": "2,000 tasks alive and 2,000 items pulled at once",
     "limiter-per-task": "10 calls in flight at most (limit 10), but 2,000 items pulled",
+    "unbounded-against-capacity": "the service turned 35 of 40 calls away; at most 5 in "
+    "service, 40 in flight at the caller",
+    "timeout-around-wait": "of them never reached the service: their 50 ms went on waiting "
+    "for a permit",
 }
 
 

@@ -122,3 +122,50 @@ def test_ctrl_c_during_start_up() -> None:
         if any(PACKAGE_DIR in frame for frame in frames):
             ours.append((delay_ms, frames[-1]))
     assert ours == [], "(ms after start, last frame) of tracebacks through our code"
+
+
+def _server_pids() -> set[int]:
+    """Every running ``python -m patterns.http`` process: the HTTP service's servers."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"patterns.http" in command:
+                found.add(int(entry.name))
+    return found
+
+
+# Ctrl+C to the command line over real HTTP, on every backend: exit 130, no traceback, and the
+# server process it started is stopped and reaped (the terminal's Ctrl+C reaches the whole
+# process group; the server ignores it and is stopped by the command).
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ctrl_c_over_http_leaves_no_server(backend: str) -> None:
+    pytest.importorskip("uvicorn", reason="the http extra is not installed")
+    before = _server_pids()
+    command = [sys.executable, "-m", "patterns", "compare", "--workload", "http"]
+    proc = subprocess.Popen(
+        [*command, "--latency", "5", "5", "--backend", backend],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        # A background job inherits SIGINT ignored; the command must get it as a terminal does.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not _server_pids() - before:
+            time.sleep(0.05)
+        assert _server_pids() - before, "no server started"
+        time.sleep(0.5)  # into the calls
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole group
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert _server_pids() - before == set()

@@ -21,21 +21,45 @@ ALLOWED = {
     "workload": {"contract"},
     # The other side of the calls: the workload's calls, through a capacity.
     "service": {"contract", "workload"},
+    # The same model over real HTTP: a server process serving a Service, and its clients.
+    "http": {"contract", "service", "workload"},
     "probe": {"core"},
     "registry": {"core", *PATTERNS, *ADAPTERS, *CLUSTER_PATTERNS},
     # The accept-loop recipe: copied with contract.py, like the pattern recipes.
     "server": {"contract"},
     "threads_vs_async": {"contract", "probe", "server"},
-    "harness": {"contract", "core", "probe", "registry", "server", "workload", *ADAPTERS},
-    "plots": {"harness"},
+    "harness": {
+        "contract",
+        "core",
+        "http",
+        "probe",
+        "registry",
+        "server",
+        "service",
+        "workload",
+        *ADAPTERS,
+    },
+    "plots": {"harness", "probe"},
     # Types only from server and threads_vs_async: what their results look like.
     "present": {"harness", "server", "threads_vs_async"},
     # The command line is a door: it parses, and hands over to commands.
-    "cli": {"commands", "contract", "harness", "registry", "workload", "threads_vs_async"},
+    "cli": {
+        "commands",
+        "contract",
+        "harness",
+        "http",
+        "registry",
+        "service",
+        "workload",
+        "threads_vs_async",
+    },
     "commands": {
         "cluster",
+        "contract",
         "footguns",
         "harness",
+        "http",
+        "service",
         "on_cluster",
         "plots",
         "present",
@@ -47,9 +71,10 @@ ALLOWED = {
     # Exhibits show a recipe broken and fixed: they stand on the recipes, like the harness.
     # The exhibits' one instrument is the harness's probe.
     "footguns/__init__": {"probe"},
-    # And on the adapters and the workload's sync calls, where the footgun is sync work.
+    # And on the adapters and the workload's sync calls, where the footgun is sync work; on
+    # the service model, simulated or over HTTP, where the footgun is what the other side felt.
     **{
-        f"footguns/{p.stem}": {"core", "workload", *PATTERNS, *ADAPTERS}
+        f"footguns/{p.stem}": {"core", "workload", "service", "http", *PATTERNS, *ADAPTERS}
         for p in (PACKAGE / "footguns").glob("*.py")
         if p.stem != "__init__"
     },
@@ -74,6 +99,8 @@ OPTIONAL = {
     "cluster": {"distributed"},
     "cluster_window": {"distributed", "cloudpickle"},  # Dask's own pickler, which it brings
     "cluster_limit": {"distributed"},
+    # The http extra: the server and the clients, imported inside the functions that need them.
+    "http": {"uvicorn", "httpx2", "httpx", "aiohttp"},
 }
 
 

@@ -125,8 +125,40 @@ def test_overloaded_pickles() -> None:
         ({"capacity": 2, "behaviour": "drop"}, "behaviour must be one of reject, queue, degrade"),
         ({"capacity": 2, "queue_limit": -1}, "queue_limit must be >= 0"),
         ({"capacity": 2, "retry_after": -1.0}, "retry_after must be a finite number >= 0"),
+        ({"rate": 0.0}, "rate must be > 0, got 0"),
+        ({"rate": -1.0}, "rate must be a finite number >= 0"),
     ],
 )
 def test_bad_arguments_are_named(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises((TypeError, ValueError), match=message):
         Service(**kwargs)  # type: ignore[arg-type]
+
+
+# A rate spaces admissions 1 / rate apart: reject turns an early call away with the time to
+# its turn as the hint; queue makes it wait for its turn, and serves everyone.
+async def test_a_rate_spaces_the_calls() -> None:
+    service = Service(behaviour="reject", rate=50)
+    found = await all_at_once(service, 5, latency=0.001)
+    away = [o for o in found if isinstance(o, Overloaded)]
+    assert len(away) == 4
+    assert all(0 < o.retry_after <= 0.02 + 1e-9 for o in away)  # the time left to its turn
+    queued = Service(behaviour="queue", rate=50)
+    started = anyio.current_time()
+    found = await all_at_once(queued, 5, latency=0.001)
+    assert found == [f"item_{n}_processed" for n in range(5)]
+    assert anyio.current_time() - started >= 0.08  # four waits of 20 ms
+    assert queued.felt.peak_waiting == 4
+    assert queued.felt.served == 5
+
+
+# A service says what it is, for titles and sentences.
+def test_a_service_describes_itself() -> None:
+    assert Service().describe() == "a service without a limit"
+    assert Service(5).describe() == "a service that serves 5 at once and turns the rest away"
+    assert (
+        Service(5, behaviour="degrade", rate=20).describe()
+        == "a service that serves 5 at once and admits 20 a second and slows down past it"
+    )
+    assert Service(rate=2, behaviour="queue").describe() == (
+        "a service that admits 2 a second and queues the rest"
+    )

@@ -149,6 +149,8 @@ def exhibits() -> dict[str, Exhibit]:
         limiter_per_task,
         nested_throttle,
         push_before_drive,
+        timeout_around_wait,
+        unbounded_capacity,
         unbounded_gather,
         unclosed_channel,
     )
@@ -163,5 +165,7 @@ def exhibits() -> dict[str, Exhibit]:
         default_thread_limit,
         unbounded_gather,
         limiter_per_task,
+        unbounded_capacity,
+        timeout_around_wait,
     )
     return {module.EXHIBIT.name: module.EXHIBIT for module in modules}
