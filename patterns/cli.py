@@ -330,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="C", help="calls the service serves at once (default 10)",
     )  # fmt: skip
     sweep.add_argument(
-        "--service", choices=BEHAVIOURS, nargs="+", default=list(BEHAVIOURS),
+        "--service", choices=BEHAVIOURS, nargs="+", action="extend", default=None,
         help="what the service does past its capacity, one sweep each (default: all three)",
     )  # fmt: skip
     sweep.add_argument(

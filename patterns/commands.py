@@ -37,7 +37,7 @@ from patterns.harness import (
     speedups,
 )
 from patterns.harness import sweep as harness_sweep
-from patterns.http import CLIENTS, HTTPUnavailable, clients_for, require
+from patterns.http import CLIENTS, HTTPUnavailable, ServerFailed, clients_for, require
 from patterns.present import (
     compare_sentence,
     comparison_table,
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace, console: Console, err_console: Console) -> int
     try:
         check_run_in(workload, args.run_in, args.workload)
     except ValueError as exc:
-        option = "--workload" if args.workload == "tcp" else "--run-in"
+        option = "--workload" if args.workload != "sleep" else "--run-in"
         raise UsageError(f"argument {option}: {exc}") from None
     service = _service(args, workload)
     client = _client(args)
@@ -169,8 +169,8 @@ def run(args: argparse.Namespace, console: Console, err_console: Console) -> int
     cluster = getattr(args, "cluster", None)
     if cluster is not None:
         _check_cluster(args)
-    if args.workload == "tcp":
-        _room_for_tcp(command, workload.items, args.limit)
+    if args.workload in ("tcp", "http"):
+        _room_for_tcp(command, workload.items, args.limit, args.workload)
     show_progress = console.is_terminal and not args.json
     finished: list[Report] = []
     try:
@@ -233,12 +233,15 @@ def run(args: argparse.Namespace, console: Console, err_console: Console) -> int
         raise
     except BackendUnavailable as exc:
         raise UsageError(str(exc)) from None
-    except (OSError, BaseExceptionGroup) as exc:
-        # Real sockets (--workload tcp) can fail in ways no check foresees: ports run out,
-        # a firewall. The patterns raise the first failure bare, with the rest in its notes.
-        error = _only(exc, OSError)
+    except (OSError, ServerFailed, BaseExceptionGroup) as exc:
+        # Real sockets (--workload tcp, http) can fail in ways no check foresees: ports run
+        # out, a server process killed. The patterns raise the first failure bare, with the
+        # rest in its notes. What finished is measured: its rows first, then the one line.
+        error = _only(exc, OSError) or _only(exc, ServerFailed)
         if error is None:
             raise
+        if finished:
+            _report_finished(console, finished, json_only=args.json)
         raise Failed(f"the run failed: {_reason(error)}") from None
     # The report first: a plot that cannot be written at the end must not cost it.
     if args.json:
@@ -470,8 +473,9 @@ def _room_for_connections(connections: int) -> None:
     _open_files(connections + SPARE_FILES, 2 * connections + SPARE_FILES, refuse)
 
 
-def _room_for_tcp(command: str, items: int, limit: int) -> None:
-    """--workload tcp: every call in flight is a socket on both ends, in this one process."""
+def _room_for_tcp(command: str, items: int, limit: int, over: str = "tcp") -> None:
+    """--workload tcp (and http): every call in flight is a socket on both ends, in this one
+    process (over http, the server's end is in its own, which inherits the limit raised)."""
     unbounded = command in ("compare", "scatter_gather")
     at_once = items if unbounded else min(items, limit)
     needed = 2 * at_once + SPARE_FILES
@@ -480,7 +484,7 @@ def _room_for_tcp(command: str, items: int, limit: int) -> None:
         option, why = ("--items", "scatter_gather") if unbounded else ("--limit", "the limit")
         most = max((hard - SPARE_FILES) // 2, 0)
         return (
-            f"argument {option}: over tcp, {why} holds {at_once:,} connections at once, a "
+            f"argument {option}: over {over}, {why} holds {at_once:,} connections at once, a "
             f"socket on both ends each; the open-files hard limit of {hard:,} holds {most:,}"
         )
 
@@ -567,7 +571,7 @@ def sweep(args: argparse.Namespace, console: Console, err_console: Console) -> i
         raise UsageError(f"argument --latency: LO must not exceed HI, got {low:g} {high:g}")
     workload = Workload(items=args.items, low=low, high=high)
     limits = sorted(set(args.limits or default_limits(args.capacity)))
-    behaviours = list(dict.fromkeys(args.service))  # each once, in the order given
+    behaviours = list(dict.fromkeys(args.service or BEHAVIOURS))  # each once, as given
     client = _client(args)
     _check_plot(args.plot)
     _check_backend(args.backend)

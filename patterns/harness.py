@@ -30,7 +30,7 @@ from patterns.registry import PATTERNS, get_pattern
 from patterns.server import Server
 from patterns.service import Felt, Overloaded, Service
 from patterns.threads import in_threads
-from patterns.workload import Item, Workload, do_work, over_tcp
+from patterns.workload import Item, WorkFailed, Workload, do_work, over_tcp
 
 if TYPE_CHECKING:
     from patterns.http import Served
@@ -39,6 +39,7 @@ Backend = Literal["asyncio", "uvloop", "trio"]
 #: sleep: simulated calls; tcp: each call a real connection to a local toy server; http: each
 #: call a real HTTP request to the service model, served by uvicorn in a process of its own.
 Transport = Literal["sleep", "tcp", "http"]
+TRANSPORTS: tuple[Transport, ...] = get_args(Transport)
 #: Where a blocking or cpu workload's sync calls run: on the event loop itself (the footgun:
 #: everything else stalls), in worker threads, or in worker processes.
 RunIn = Literal["loop", "threads", "processes"]
@@ -303,6 +304,10 @@ async def ameasure(
     """
     workload = Workload() if workload is None else workload
     where = check_run_in(workload, run_in, transport)
+    if transport == "http":
+        from patterns.http import CLIENTS
+
+        check_choice("client", client, CLIENTS)
     if service is not None and workload.kind != "io":
         raise ValueError(f"a service serves io work, not {workload.kind}")
     if service is not None and transport == "tcp":
@@ -373,7 +378,10 @@ async def _over_http(
         async with serving(service) as started:
             return await _over_http(run, service, started, client, connections)
     await served.reset()
-    async with http.calling(served.url, client=client, connections=connections) as call:
+    # No timeout of the client's own (a day): the run measures the service, and a call of the
+    # model may wait in its queue for as long as the work ahead of it takes.
+    opened = http.calling(served.url, client=client, connections=connections, timeout=86_400.0)
+    async with opened as call:
         return await run(
             call, "loop", transport="http", service=(service, served.felt), client=client
         )
@@ -384,10 +392,11 @@ def check_run_in(workload: Workload, run_in: RunIn | None, transport: Transport)
     mismatch (io work cannot go to threads, tcp carries only io)."""
     where = DEFAULT_RUN_IN[workload.kind] if run_in is None else run_in
     check_choice("run_in", where, RUN_IN)
+    check_choice("transport", transport, TRANSPORTS)
     if workload.kind == "io" and where != "loop":
         raise ValueError(f"io work awaits: it runs on the loop, not in {where}")
-    if transport == "tcp" and workload.kind != "io":
-        raise ValueError(f"transport tcp runs io work, not {workload.kind}")
+    if transport != "sleep" and workload.kind != "io":
+        raise ValueError(f"transport {transport} runs io work, not {workload.kind}")
     return where
 
 
@@ -445,9 +454,13 @@ async def _ameasure(
         # inside the probe, so that the count includes the call announcing itself.
         announced = _announcing(do_work_here, lambda: report(len(arrivals), probe.in_flight))
         work = probe.wrap(announced)
-    if workload.failure_rate > 0 or service is not None:
-        # Collect mode: a failed item (or one the service turned away) comes back as an
-        # Outcome instead of cancelling the run.
+    if service is not None:
+        # Collect mode for what the workload and the service decide (a failed item, a call
+        # turned away): an Outcome, not the end of the run. Anything else (a server gone, a
+        # refused connection) is no result of the model's: it ends the run, raised.
+        work = _collecting(work, (WorkFailed, Overloaded))
+    elif workload.failure_rate > 0:
+        # Collect mode: a failed item comes back as an Outcome instead of cancelling the run.
         work = collect_errors(work)
     failed = turned_away = 0
     cpu_before = cpu_times()
@@ -652,7 +665,29 @@ async def asweep(
     client: str = "httpx2",
 ) -> list[Report]:
     """``pattern`` on ``workload`` at each of ``limits``, against the same ``service`` (a fresh
-    copy each run): how much to bound, seen. :func:`knee` finds where goodput stops growing."""
+    copy each run): how much to bound, seen. :func:`knee` finds where goodput stops growing.
+    Over http, one server serves the whole sweep, its counters afresh for each limit."""
+    if transport == "http":
+        async with serving(service) as served:
+            return await _each_limit(
+                pattern, workload, limits, service, on_report, clock, transport, client, served
+            )
+    return await _each_limit(
+        pattern, workload, limits, service, on_report, clock, transport, client, None
+    )
+
+
+async def _each_limit(
+    pattern: str | Pattern,
+    workload: Workload,
+    limits: Iterable[int],
+    service: Service,
+    on_report: Callable[[Report], None] | None,
+    clock: Clock,
+    transport: Transport,
+    client: str,
+    served: Served | None,
+) -> list[Report]:
     reports = []
     for limit in limits:
         report = await ameasure(
@@ -663,6 +698,7 @@ async def asweep(
             transport=transport,
             service=service,
             client=client,
+            served=served,
         )
         reports.append(report)
         if on_report is not None:
@@ -725,6 +761,20 @@ def sweep(
         client=client,
     )
     return anyio.run(run, backend=name, backend_options=options)
+
+
+def _collecting(
+    work: Work[T, R], expected: tuple[type[Exception], ...]
+) -> Callable[[T], Awaitable[Outcome[T, R]]]:
+    """Collect mode for the ``expected`` exceptions only: those come back as Outcomes."""
+
+    async def outcome_of(item: T) -> Outcome[T, R]:
+        try:
+            return Outcome(item, await work(item))
+        except expected as exc:
+            return Outcome(item, error=exc)
+
+    return outcome_of
 
 
 def _announcing(work: Work[T, R], announce: Callable[[], None]) -> Work[T, R]:

@@ -136,7 +136,7 @@ class ServiceApp:
             return  # no websockets here
         route = (scope["method"], scope["path"])
         if route == ("GET", "/work"):
-            await self._work(scope["query_string"], send)
+            await self._work(scope["query_string"], receive, send)
         elif route == ("GET", "/felt"):
             await _answer(send, 200, _json(dataclasses.asdict(self.service.felt)), _JSON)
         elif route == ("POST", "/reset"):
@@ -155,23 +155,31 @@ class ServiceApp:
         else:
             await _answer(send, 404, b"not found")
 
-    async def _work(self, query: bytes, send: Send) -> None:
+    async def _work(self, query: bytes, receive: Receive, send: Send) -> None:
         try:
             item = parse_item(query.decode("latin-1"))
         except ValueError as error:
             await _answer(send, 400, str(error).encode())
             return
-        try:
-            body = (await self.service.call(item)).encode()
-        except Overloaded as turned:
+        answer: bytes | Overloaded | None = None
+        async with anyio.create_task_group() as group:
+            # A client that hangs up (it gave up, or was cancelled) cancels its call here too:
+            # no call left in service, or in the queue, for nobody.
+            group.start_soon(_cancel_on_disconnect, receive, group.cancel_scope)
+            try:
+                answer = (await self.service.call(item)).encode()
+            except Overloaded as turned:
+                answer = turned
+            group.cancel_scope.cancel()
+        if isinstance(answer, Overloaded):
             # HTTP's Retry-After is whole seconds (rounded up: never sooner than the hint).
             headers = [
-                (b"retry-after", str(math.ceil(turned.retry_after)).encode()),
-                (b"x-retry-after", repr(turned.retry_after).encode()),
+                (b"retry-after", str(math.ceil(answer.retry_after)).encode()),
+                (b"x-retry-after", repr(answer.retry_after).encode()),
             ]
-            await _answer(send, 429, str(turned).encode(), headers=headers)
-        else:
-            await _answer(send, 200, body)
+            await _answer(send, 429, str(answer).encode(), headers=headers)
+        elif answer is not None:
+            await _answer(send, 200, answer)
 
     def _health(self) -> dict[str, Any]:
         service = self.service
@@ -187,6 +195,13 @@ class ServiceApp:
             "loop": loop,
             **self.about,
         }
+
+
+async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    """Cancel ``scope`` once the client has hung up (ASGI's ``http.disconnect``)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass  # the request's body (none, for a GET)
+    scope.cancel()
 
 
 def parse_item(query: str) -> Item:
@@ -334,8 +349,15 @@ class Served:
         return about
 
     async def _ask(self, method: str, path: str, expected: int) -> bytes:
-        async with _control_client(self.url) as client:
-            response = await client.request(method, path)
+        import httpx2
+
+        try:
+            async with _control_client(self.url) as client:
+                response = await client.request(method, path)
+        except httpx2.TransportError as error:
+            raise ServerFailed(
+                f"the HTTP server (pid {self.pid}) did not answer {method} {path}: {_said(error)}"
+            ) from error
         if response.status_code != expected:
             raise UnexpectedAnswer(f"{method} {path}", response.status_code, response.content)
         content: bytes = response.content
@@ -518,7 +540,10 @@ async def _httpx(
     )
 
     async def call(item: Item) -> str:
-        response = await http.get(path_of(item))
+        try:
+            response = await http.get(path_of(item))
+        except lib.TransportError as error:  # refused, reset, timed out: no answer at all
+            raise ConnectionError(f"{item}: no answer from {base}: {_said(error)}") from error
         return outcome(item, response.status_code, response.content, response.headers.get)
 
     try:
@@ -540,8 +565,11 @@ async def _aiohttp(base: str, connections: int | None, seconds: float) -> AsyncI
     )
 
     async def call(item: Item) -> str:
-        async with session.get(path_of(item)) as response:
-            body = await response.read()
+        try:
+            async with session.get(path_of(item)) as response:
+                body = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as error:  # no answer at all
+            raise ConnectionError(f"{item}: no answer from {base}: {_said(error)}") from error
         return outcome(item, response.status, body, response.headers.get)
 
     try:
@@ -549,6 +577,11 @@ async def _aiohttp(base: str, connections: int | None, seconds: float) -> AsyncI
     finally:  # shielded, as above
         with anyio.CancelScope(shield=True):
             await session.close()
+
+
+def _said(error: BaseException) -> str:
+    """An exception as words: its message, or its type's name where it has none."""
+    return str(error).strip() or type(error).__name__
 
 
 def _on_trio() -> bool:

@@ -151,9 +151,10 @@ def timeline(
 
 def _panel_title(names: Sequence[str], report: Report) -> str:
     text = (
-        f"{', '.join(names)}: {report.makespan_s:.2f} s, peak {report.peak_concurrency} in "
-        f"flight, {_percent(report.efficiency)} of the ideal"
+        f"{', '.join(names)}: {report.makespan_s:.2f} s, peak {report.peak_concurrency} in flight"
     )
+    if report.efficiency is not None:  # none for a run that lost calls: the work not done
+        text += f", {_percent(report.efficiency)} of the ideal"
     costs = []
     if report.turned_away:
         costs.append(f"{report.turned_away:,} of {report.items:,} turned away")

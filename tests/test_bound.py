@@ -7,10 +7,16 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from rich.console import Console
 
@@ -18,7 +24,7 @@ from patterns import PATTERNS, Pattern
 from patterns.cli import main
 from patterns.harness import Report, acompare, ameasure, knee, littles_law, measure, sweep
 from patterns.service import BEHAVIOURS, Behaviour, Service
-from patterns.workload import Workload
+from patterns.workload import Item, Workload
 
 pytestmark = pytest.mark.anyio
 
@@ -122,7 +128,9 @@ def test_a_service_only_serves_io_work() -> None:
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_the_knee_sits_at_the_capacity(backend: Any, behaviour: Behaviour) -> None:
     service = Service(4, behaviour=behaviour)
-    workload = Workload(24, 0.02, 0.02)
+    # Uniform latencies: past the capacity, reject's few calls served (the rest turned away
+    # at once) finish with the slowest of one round, well below the knee's goodput.
+    workload = Workload(24, 0.01, 0.03)
     reports = sweep(
         "worker_pool", workload, limits=(3, 4, 5, 6, 8), service=service, backend=backend
     )
@@ -184,9 +192,9 @@ def test_the_sweep_command() -> None:
     rows = [line.split("│") for line in out.splitlines() if line.startswith("│")]
     assert [row[1].strip() for row in rows] == ["2", "4", "6"]
     assert [row[3].strip().endswith("*") for row in rows] == [False, True, False]
-    assert "Against a capacity of 4, goodput grew with the limit" in out
-    assert "degrade: the knee at 4 " in out
-    assert "queue: the knee at 4 " in out
+    assert "Against a capacity of 4: degrade: the knee at 4 (" in out
+    assert "queue: the knee at 4 (" in out
+    assert "at the capacity" in out
     status, out, _ = _run(*argv, "--limits", "4", "5", "--service", "reject", "--json")
     assert status == 0
     found = json.loads(out)
@@ -210,6 +218,7 @@ def test_the_sweep_command() -> None:
             "--client: aiohttp does not run on trio",
         ),
         (["sweep", "--limits", "0"], "--limits: must be between 1 and 10000, got 0"),
+        (["compare", "--workload", "http", "--work", "cpu"], "--workload: transport http runs"),
         (["sweep", "--latency", "0.2", "0.1"], "LO must not exceed HI"),
         (["sweep", "--capacity", "1001"], "--capacity: must be between 1 and 1000"),
     ],
@@ -261,3 +270,91 @@ def test_compare_over_http_with_aiohttp() -> None:
     assert status == 0, out
     assert "over http (aiohttp), against a service that serves 2 at once" in out
     assert "scatter_gather started all 8 at once and had" in out
+
+
+# A limit above the service's capacity: the bounded patterns went past it too, and the sentence
+# says so instead of ranking them by how fast they lost calls.
+def test_a_limit_above_the_capacity_is_said() -> None:
+    argv = ["compare", "--items", "12", "--latency", "0.005", "0.01", "--limit", "4"]
+    status, out, _ = _run(*argv, "--capacity", "2")
+    assert status == 0
+    assert "a limit of 4 is above the service's capacity of 2: worker_pool had " in out
+    assert "finished first" not in out
+    status, out, _ = _run(*argv, "--capacity", "2", "--service", "queue")
+    assert "worker_pool had up to 2 waiting at the service" in out
+
+
+# sweep: --service may be given more than once (each counts), and the table fits 80 columns
+# whole, with no figure cut.
+def test_sweep_options_add_up_and_fit() -> None:
+    out = io.StringIO()
+    argv = ["sweep", "--capacity", "2", "--items", "6", "--latency", "0.005", "0.005"]
+    argv += ["--limits", "1", "2", "3", "--service", "queue", "--service", "reject", "degrade"]
+    status = main(
+        argv, console=Console(file=out, width=80), err_console=Console(file=io.StringIO())
+    )
+    assert status == 0
+    text = out.getvalue()
+    assert "…" not in text
+    assert all(len(line) <= 80 for line in text.splitlines() if line[:1] in "┏┃┡│└")
+    header = next(line for line in text.splitlines() if line.startswith("┃"))
+    assert [h.strip() for h in header.split("┃")[1:-1]] == [
+        "limit", "Little/s", "queue/s", "p95 s", "reject/s", "away", "degrade/s", "p95 s"
+    ]  # fmt: skip
+
+
+# Over HTTP, a call the client gives up on (cancelled) is cancelled in the server too: nothing
+# is left in service or in its queue, and the next run's counters can start afresh.
+async def test_a_call_given_up_is_cancelled_in_the_server() -> None:
+    pytest.importorskip("uvicorn", reason="the http extra is not installed")
+    from patterns.http import calling, serving
+
+    async with serving(1, behaviour="queue") as served:
+        async with calling(served.url, connections=4) as call:
+            with anyio.move_on_after(0.3):
+                async with anyio.create_task_group() as group:
+                    for index in range(3):  # one in service, two in the queue, each of 5 s
+                        group.start_soon(call, Item(index, 5.0))
+        for _ in range(250):  # 5 s at most: the server hears each hang-up at once
+            felt = await served.felt()
+            if not (felt.in_service or felt.waiting):
+                break
+            await anyio.sleep(0.02)
+        await served.reset()  # refused (409) while anything is in service or waiting
+
+
+# The server process killed in the middle of a run: the command line says so in one line,
+# exit 1, no traceback, after the rows that had finished.
+def test_a_server_killed_mid_run_is_one_line() -> None:
+    pytest.importorskip("uvicorn", reason="the http extra is not installed")
+    command = [sys.executable, "-m", "patterns", "compare", "--workload", "http"]
+    proc = subprocess.Popen(
+        [*command, "--latency", "0.3", "0.3", "--items", "4", "--limit", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (servers := _children_of(proc.pid)):
+            time.sleep(0.05)
+        assert servers, "no server started"
+        time.sleep(1.0)  # scatter_gather done (0.3 s), into the bounded patterns
+        for pid in servers:
+            os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err
+    assert err.startswith("python -m patterns: error: the run failed: ")
+    assert len(err.strip().splitlines()) == 1
+    assert "scatter_gather" in out  # the rows that had finished
+
+
+def _children_of(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found |= {int(child) for child in (task / "children").read_text().split()}
+    return found

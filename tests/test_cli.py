@@ -213,7 +213,7 @@ def test_compare_table_fits_the_terminal(width: int, service: str) -> None:
             assert column in header
         assert ("mean conc." in header) == (width >= 130)
     else:
-        for column in ("time s", "goodput/s", "away", "peak", "call p95", "failed"):
+        for column in ("time s", "goodput/s", "away", "call p95", "failed"):
             assert column in header
         assert ("svc p95 s" in header) == (width >= 130)
 

@@ -74,7 +74,15 @@ ALLOWED = {
     # And on the adapters and the workload's sync calls, where the footgun is sync work; on
     # the service model, simulated or over HTTP, where the footgun is what the other side felt.
     **{
-        f"footguns/{p.stem}": {"core", "workload", "service", "http", *PATTERNS, *ADAPTERS}
+        f"footguns/{p.stem}": {
+            "core",
+            "workload",
+            "service",
+            "http",
+            "probe",
+            *PATTERNS,
+            *ADAPTERS,
+        }
         for p in (PACKAGE / "footguns").glob("*.py")
         if p.stem != "__init__"
     },
@@ -101,6 +109,8 @@ OPTIONAL = {
     "cluster_limit": {"distributed"},
     # The http extra: the server and the clients, imported inside the functions that need them.
     "http": {"uvicorn", "httpx2", "httpx", "aiohttp"},
+    # The exhibit of two limits builds its own client, to give it a pool of its own size.
+    "footguns/two_limits": {"httpx2"},
 }
 
 
@@ -136,7 +146,8 @@ def test_imports_point_down(module: str) -> None:
             if rest:
                 assert rest.split(".")[0] in ALLOWED[module], f"{module} imports {name}"
         elif module.startswith("footguns/") or module in {"contract", "core", *PATTERNS}:
-            assert top == "anyio" or top in sys.stdlib_module_names or top == "__future__", name
+            allowed = {"anyio", "__future__"} | OPTIONAL.get(module, set())
+            assert top in allowed or top in sys.stdlib_module_names, name
         else:
             allowed = THIRD_PARTY | OPTIONAL.get(module, set())
             assert top in allowed or top in sys.stdlib_module_names or top == "__future__", name

@@ -143,6 +143,7 @@ def exhibits() -> dict[str, Exhibit]:
     """Every exhibit by name, in the order of the source articles."""
     from patterns.footguns import (
         blocking_call,
+        client_bottleneck,
         cpu_hog,
         default_thread_limit,
         early_release,
@@ -150,6 +151,7 @@ def exhibits() -> dict[str, Exhibit]:
         nested_throttle,
         push_before_drive,
         timeout_around_wait,
+        two_limits,
         unbounded_capacity,
         unbounded_gather,
         unclosed_channel,
@@ -167,5 +169,7 @@ def exhibits() -> dict[str, Exhibit]:
         limiter_per_task,
         unbounded_capacity,
         timeout_around_wait,
+        two_limits,
+        client_bottleneck,
     )
     return {module.EXHIBIT.name: module.EXHIBIT for module in modules}
