@@ -602,39 +602,22 @@ async def acompare(
     ``on_report(report)`` as each one finishes, so that a run cut short keeps what it did.
     """
     workload = Workload() if workload is None else workload
+    names = PATTERNS if patterns is None else patterns
+    one = partial(
+        ameasure,
+        workload=workload,
+        limit=limit,
+        clock=clock,
+        transport=transport,
+        run_in=run_in,
+        service=service,
+        client=client,
+    )
     if transport == "http" and workload.kind == "io":
         # One server for every pattern: each starts from fresh counters (Served.reset).
         async with serving(service or Service()) as served:
-            return await _each(
-                PATTERNS if patterns is None else patterns,
-                on_start,
-                on_report,
-                partial(
-                    ameasure,
-                    workload=workload,
-                    limit=limit,
-                    clock=clock,
-                    transport=transport,
-                    service=service,
-                    client=client,
-                    served=served,
-                ),
-            )
-    return await _each(
-        PATTERNS if patterns is None else patterns,
-        on_start,
-        on_report,
-        partial(
-            ameasure,
-            workload=workload,
-            limit=limit,
-            clock=clock,
-            transport=transport,
-            run_in=run_in,
-            service=service,
-            client=client,
-        ),
-    )
+            return await _each(names, on_start, on_report, partial(one, served=served))
+    return await _each(names, on_start, on_report, one)
 
 
 async def _each(
@@ -667,43 +650,28 @@ async def asweep(
     """``pattern`` on ``workload`` at each of ``limits``, against the same ``service`` (a fresh
     copy each run): how much to bound, seen. :func:`knee` finds where goodput stops growing.
     Over http, one server serves the whole sweep, its counters afresh for each limit."""
-    if transport == "http":
-        async with serving(service) as served:
-            return await _each_limit(
-                pattern, workload, limits, service, on_report, clock, transport, client, served
-            )
-    return await _each_limit(
-        pattern, workload, limits, service, on_report, clock, transport, client, None
+    one = partial(
+        ameasure,
+        pattern,
+        workload,
+        clock=clock,
+        transport=transport,
+        service=service,
+        client=client,
     )
 
+    async def each_limit(served: Served | None) -> list[Report]:
+        reports = []
+        for limit in limits:
+            reports.append(await one(limit=limit, served=served))
+            if on_report is not None:
+                on_report(reports[-1])
+        return reports
 
-async def _each_limit(
-    pattern: str | Pattern,
-    workload: Workload,
-    limits: Iterable[int],
-    service: Service,
-    on_report: Callable[[Report], None] | None,
-    clock: Clock,
-    transport: Transport,
-    client: str,
-    served: Served | None,
-) -> list[Report]:
-    reports = []
-    for limit in limits:
-        report = await ameasure(
-            pattern,
-            workload,
-            limit=limit,
-            clock=clock,
-            transport=transport,
-            service=service,
-            client=client,
-            served=served,
-        )
-        reports.append(report)
-        if on_report is not None:
-            on_report(report)
-    return reports
+    if transport == "http":
+        async with serving(service) as served:
+            return await each_limit(served)
+    return await each_limit(None)
 
 
 #: Within this share of the best goodput, a limit has gained what there was to gain.

@@ -5,6 +5,7 @@ as errors)."""
 from __future__ import annotations
 
 import gc
+import sys
 import time
 
 import anyio
@@ -73,6 +74,18 @@ async def _verdict(anyio_backend: object, name: str, version: str) -> Verdict:
             run = exhibit.broken if version == "broken" else exhibit.fixed
             _VERDICTS[key] = await run()
     return _VERDICTS[key]
+
+
+# Each exhibit is listed under its own name, says what, where from and why, and both its
+# versions come from its module.
+@pytest.mark.parametrize("name", list(exhibits()))
+def test_exhibit_is_described(name: str) -> None:
+    exhibit = exhibits()[name]
+    module = sys.modules[exhibit.broken.__module__]
+    assert module.EXHIBIT is exhibit
+    assert exhibit.name == name
+    assert all((exhibit.title, exhibit.article, exhibit.why))
+    assert sys.modules[exhibit.fixed.__module__] is module
 
 
 # The broken version fails as predicted, within its timeout.
