@@ -393,8 +393,9 @@ async def test_nothing_runs_on_after_the_block(
     assert len(starts) < 40  # the stream was left early: the rest never ran
 
 
-# Everything a stream takes, it gives back: 1,000 calls through cluster_limit leave no
-# semaphore on the scheduler, no Semaphore (each with its refresh timer) on a worker or here.
+# Everything a stream takes, it gives back: 200 calls (four times the limit's leases) through
+# cluster_limit leave no semaphore on the scheduler, no Semaphore (each with its refresh timer)
+# on a worker or here.
 async def test_cluster_limit_gives_back_its_semaphore(scheduler: str) -> None:
     import gc
 
@@ -402,8 +403,8 @@ async def test_cluster_limit_gives_back_its_semaphore(scheduler: str) -> None:
 
     async with Client(scheduler, asynchronous=True, set_as_default=False) as observer:
         before = await _semaphores(observer)
-        found = await cluster_limit.run(_quick, range(1000), limit=50, address=scheduler)
-        assert len(found) == 1000
+        found = await cluster_limit.run(_quick, range(200), limit=50, address=scheduler)
+        assert len(found) == 200
         gc.collect()
         assert await _semaphores(observer) == before
         # A named one is shared with other jobs: it stays on the scheduler, once for the name.

@@ -4,6 +4,7 @@ as errors)."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import sys
 import time
@@ -12,7 +13,7 @@ import anyio
 import pytest
 
 from patterns import worker_pool
-from patterns.footguns import Instrument, Verdict, blocking_call, cpu_hog, exhibits
+from patterns.footguns import Instrument, Verdict, cpu_hog, exhibits
 from patterns.probe import cpu_times
 from patterns.threads import in_threads
 
@@ -49,6 +50,19 @@ def _fewer_items(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for exhibit in (limiter_per_task, unbounded_gather):
         monkeypatch.setattr(exhibit, "ITEMS", 2_000)
+
+
+# The hanging exhibits wait 0.5-1 s for a reader before giving up; their hang shows from the
+# first moments (0 calls done, or every result in and the loop still waiting), so a quarter
+# of a second tells the same here.
+@pytest.fixture(autouse=True)
+def _sooner_give_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    from patterns.footguns import nested_throttle, push_before_drive, unclosed_channel
+
+    for exhibit in (push_before_drive, unclosed_channel):
+        monkeypatch.setattr(exhibit, "GIVE_UP_S", 0.25)
+    broken = functools.partial(nested_throttle.broken, give_up_after=0.25)
+    monkeypatch.setattr(nested_throttle, "broken", broken)
 
 
 # The exhibits where what a version holds is the point: they sample it (Verdict.gauges).
@@ -119,22 +133,25 @@ async def test_stuck_calls_are_drawn(name: str, anyio_backend: object) -> None:
 
 
 # The blocking call shows on the timeline: no task ticks while it runs, and all tick after it.
-async def test_blocking_call_timeline() -> None:
-    verdict = await blocking_call.broken()
+# (The same verdicts as test_broken_fails_as_predicted's and test_fixed_passes', run once.)
+async def test_blocking_call_timeline(anyio_backend: object) -> None:
+    verdict = await _verdict(anyio_backend, "blocking-call", "broken")
     _, block_start, block_end = next(s for s in verdict.spans if s[0].startswith("blocking"))
     ticks = [end for label, _, end in verdict.spans if label.startswith("task")]
     assert not [t for t in ticks if block_start + 0.01 < t < block_end - 0.01]
     assert [t for t in ticks if t >= block_end]
-    fixed = await blocking_call.fixed()
+    fixed = await _verdict(anyio_backend, "blocking-call", "fixed")
     _, block_start, block_end = next(s for s in fixed.spans if s[0].startswith("blocking"))
     ticks = [end for label, _, end in fixed.spans if label.startswith("task")]
     assert [t for t in ticks if block_start < t < block_end]  # in a thread, they tick on
 
 
 # A CPU-bound call on the loop holds every quick call until it ends; in a process, every quick
-# call ends while it runs.
-async def test_cpu_hog_timeline() -> None:
-    for verdict, ended_during in ((await cpu_hog.broken(), 0), (await cpu_hog.fixed(), 8)):
+# call ends while it runs. (The verdicts run once, as above.)
+async def test_cpu_hog_timeline(anyio_backend: object) -> None:
+    broken = await _verdict(anyio_backend, "cpu-hog", "broken")
+    fixed = await _verdict(anyio_backend, "cpu-hog", "fixed")
+    for verdict, ended_during in ((broken, 0), (fixed, 8)):
         _, _, cpu_end = next(s for s in verdict.spans if s[0].startswith("CPU-bound"))
         quick_ends = [end for label, _, end in verdict.spans if label.startswith("quick")]
         assert len(quick_ends) == 8
