@@ -1,8 +1,8 @@
 """The benchmark suite's shared fixtures, scale and closing summary.
 
 ``pytest bench --benchmark-only`` runs every scenario at full size (about 16 minutes on 2 cores)
-and ends with one summary table and the targets, met or missed. Anywhere else, as in the test
-suite's ``pytest --benchmark-disable``, the scenarios run once at a tiny size so none can rot
+and ends with one summary table and the targets, met or missed. Anywhere else, as in CI's
+``pytest bench --benchmark-disable``, the scenarios run once at a tiny size so none can rot
 unnoticed. ``--bench-scale`` chooses explicitly.
 """
 
