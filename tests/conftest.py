@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
@@ -29,3 +30,16 @@ def pattern(request: pytest.FixtureRequest) -> Pattern:
 @pytest.fixture(params=[n for n, p in PATTERNS.items() if p.BOUNDED], scope="module")
 def bounded(request: pytest.FixtureRequest) -> Pattern:
     return PATTERNS[request.param]
+
+
+# The hanging exhibits wait 0.5-1 s for a reader before giving up; their hang shows from the
+# first moments (0 calls done, or every result in and the loop still waiting), so a quarter
+# of a second tells the same to a test.
+@pytest.fixture
+def sooner_give_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    from patterns.footguns import nested_throttle, push_before_drive, unclosed_channel
+
+    for exhibit in (push_before_drive, unclosed_channel):
+        monkeypatch.setattr(exhibit, "GIVE_UP_S", 0.25)
+    broken = functools.partial(nested_throttle.broken, give_up_after=0.25)
+    monkeypatch.setattr(nested_throttle, "broken", broken)

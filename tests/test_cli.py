@@ -26,18 +26,8 @@ from patterns.workload import Workload
 FAST = ["--items", "12", "--latency", "0.001", "0.003", "--limit", "3"]
 
 
-# The hanging exhibits wait 0.5-1 s for a reader before giving up; their hang shows from the
-# first moments (0 calls done), so a quarter of a second tells the same to the command here.
-@pytest.fixture(autouse=True)
-def _sooner_give_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    import functools
-
-    from patterns.footguns import nested_throttle, push_before_drive, unclosed_channel
-
-    for exhibit in (push_before_drive, unclosed_channel):
-        monkeypatch.setattr(exhibit, "GIVE_UP_S", 0.25)
-    broken = functools.partial(nested_throttle.broken, give_up_after=0.25)
-    monkeypatch.setattr(nested_throttle, "broken", broken)
+# The deadlocking exhibits the commands run give up sooner here (conftest.py).
+pytestmark = pytest.mark.usefixtures("sooner_give_up")
 
 
 def run(*argv: str) -> tuple[int, str, str]:

@@ -4,7 +4,6 @@ as errors)."""
 
 from __future__ import annotations
 
-import functools
 import gc
 import sys
 import time
@@ -17,7 +16,8 @@ from patterns.footguns import Instrument, Verdict, cpu_hog, exhibits
 from patterns.probe import cpu_times
 from patterns.threads import in_threads
 
-pytestmark = pytest.mark.anyio
+# The deadlocking exhibits give up sooner here (conftest.py).
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("sooner_give_up")]
 
 # The exhibits over real HTTP start a server process each and measure a client: they have
 # their own tests (tests/test_footguns_http.py), with the same properties, sized for it.
@@ -50,19 +50,6 @@ def _fewer_items(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for exhibit in (limiter_per_task, unbounded_gather):
         monkeypatch.setattr(exhibit, "ITEMS", 2_000)
-
-
-# The hanging exhibits wait 0.5-1 s for a reader before giving up; their hang shows from the
-# first moments (0 calls done, or every result in and the loop still waiting), so a quarter
-# of a second tells the same here.
-@pytest.fixture(autouse=True)
-def _sooner_give_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    from patterns.footguns import nested_throttle, push_before_drive, unclosed_channel
-
-    for exhibit in (push_before_drive, unclosed_channel):
-        monkeypatch.setattr(exhibit, "GIVE_UP_S", 0.25)
-    broken = functools.partial(nested_throttle.broken, give_up_after=0.25)
-    monkeypatch.setattr(nested_throttle, "broken", broken)
 
 
 # The exhibits where what a version holds is the point: they sample it (Verdict.gauges).
