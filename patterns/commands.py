@@ -731,8 +731,10 @@ def footgun(args: argparse.Namespace, console: Console, err_console: Console) ->
             ]
             _print_json(console, listing)
             return 0
+        width = max(len(name) for name in found)
         for exhibit in found.values():
-            _print(console, f"{exhibit.name:<20} {exhibit.title} (article {exhibit.article})")
+            line = f"{exhibit.name:<{width}}  {exhibit.title} ({_source(exhibit.article)})"
+            _print(console, line)
         return 0
     key = args.name.lower().replace("_", "-")
     if key not in found:
@@ -755,7 +757,7 @@ def footgun(args: argparse.Namespace, console: Console, err_console: Console) ->
         _print_json(console, result)
     else:
         lines = [
-            f"{exhibit.title} (source article {exhibit.article})",
+            f"{exhibit.title} (source: {_source(exhibit.article)})",
             f"  broken: {broken.observed}.",
             f"  fixed:  {fixed.observed}.",
             f"  why:    {exhibit.why}",
@@ -769,6 +771,11 @@ def footgun(args: argparse.Namespace, console: Console, err_console: Console) ->
         draw = partial(plots.verdicts, broken.spans, fixed.spans, exhibit.title, gauges=gauges)
         status = max(status, _save_plot(draw, args.plot, err_console, quiet=args.json))
     return status
+
+
+def _source(article: str) -> str:
+    """Where an exhibit's lesson comes from: ``article 002: ...``, or an issue as it is."""
+    return f"article {article}" if article[:1].isdigit() else article
 
 
 class _progress:

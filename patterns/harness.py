@@ -108,6 +108,7 @@ class Report:
     #: (``Service.describe``), its capacity, the calls it turned away, the most it had in
     #: service and waiting at once, and its own time in service per call (p50, p95, p99).
     service: str | None = None
+    behaviour: str | None = None
     capacity: int | None = None
     turned_away: int = 0
     peak_in_service: int | None = None
@@ -572,6 +573,7 @@ def build_report(
         call_p95_s=call_p95,
         call_p99_s=call_p99,
         service=None if served is None else served.describe(),
+        behaviour=None if served is None else served.behaviour,
         capacity=None if served is None else served.capacity,
         turned_away=turned_away,
         peak_in_service=None if felt is None else felt[1].peak_in_service,
@@ -650,6 +652,9 @@ async def asweep(
     """``pattern`` on ``workload`` at each of ``limits``, against the same ``service`` (a fresh
     copy each run): how much to bound, seen. :func:`knee` finds where goodput stops growing.
     Over http, one server serves the whole sweep, its counters afresh for each limit."""
+    limits = list(limits)
+    if not limits:
+        raise ValueError("limits is empty: give the sweep at least one limit")
     one = partial(
         ameasure,
         pattern,
@@ -681,6 +686,8 @@ KNEE_WITHIN = 0.05
 def knee(reports: Sequence[Report]) -> Report:
     """The knee of a limit sweep: the smallest limit whose goodput is within 5% of the best
     of the sweep. Below it, goodput grows with the limit; above it, nothing more is gained."""
+    if not reports:
+        raise ValueError("reports is empty: a sweep of no limits has no knee")
     swept = [r for r in reports if r.goodput_per_s is not None]
     if not swept:
         raise ValueError("no report of the sweep has a goodput: nothing succeeded")

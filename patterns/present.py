@@ -152,6 +152,11 @@ def compare_sentence(reports: Sequence[Report]) -> str:
     return text
 
 
+def _s(seconds: float) -> str:
+    """Seconds for a sentence: two decimals, or three figures where two decimals read 0.00."""
+    return f"{seconds:.2f}" if seconds >= 0.1 else f"{seconds:.2g}"
+
+
 def _bounded_cost(r: Report) -> str:
     if r.turned_away:
         return f"{r.pattern} had {r.turned_away:,} of {r.items:,} turned away"
@@ -170,11 +175,11 @@ def _unbounded_cost(report: Report, bounded: Report | None) -> str:
     if r.peak_waiting and r.call_p95_s is not None and r.service_p95_s is not None:
         text += (
             f": {r.peak_waiting:,} waited in the service's queue, so a call took "
-            f"{r.call_p95_s:.2f} s at p95 against {r.service_p95_s:.2f} s in service"
+            f"{_s(r.call_p95_s)} s at p95 against {_s(r.service_p95_s)} s in service"
         )
         if bounded is not None and r.makespan_s >= 0.98 * bounded.makespan_s:
-            return text + f", and it finished no sooner ({r.makespan_s:.2f} s)"
-        return text + f"; it took {r.makespan_s:.2f} s"
+            return text + f", and it finished no sooner ({_s(r.makespan_s)} s)"
+        return text + f"; it took {_s(r.makespan_s)} s"
     slower = (
         bounded is not None
         and r.service_p95_s is not None
@@ -184,9 +189,9 @@ def _unbounded_cost(report: Report, bounded: Report | None) -> str:
     if slower and bounded is not None and bounded.service_p95_s is not None:
         assert r.service_p95_s is not None
         return (
-            f"{text} and slowed the service for every call: {r.service_p95_s:.2f} s in service "
-            f"at p95 against {bounded.service_p95_s:.2f} s bounded, and it took "
-            f"{r.makespan_s:.2f} s"
+            f"{text} and slowed the service for every call: {_s(r.service_p95_s)} s in service "
+            f"at p95 against {_s(bounded.service_p95_s)} s bounded, and it took "
+            f"{_s(r.makespan_s)} s"
         )
     return f"{text} and took {r.makespan_s:.2f} s"
 

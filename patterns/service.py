@@ -86,9 +86,9 @@ class Service:
         if capacity is not None:
             check("capacity", capacity)
         if rate is not None:
-            check("rate", rate, 0, whole=False)
+            check("rate", rate, 0, whole=False)  # a number: its type named if not
             if rate == 0:
-                raise ValueError("rate must be > 0, got 0")
+                raise ValueError("rate must be a finite number > 0, got 0")
         self.capacity = capacity
         self.behaviour: Behaviour = check_choice("behaviour", behaviour, BEHAVIOURS)
         self.queue_limit: int = check("queue_limit", queue_limit, 0)

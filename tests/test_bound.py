@@ -108,6 +108,7 @@ def test_the_json_form_carries_the_service() -> None:
     assert plain["goodput_per_s"] == plain["throughput_per_s"]
     served = measure("scatter_gather", W, limit=3, service=Service(3)).to_dict()
     assert served["service"] == "a service that serves 3 at once and turns the rest away"
+    assert (served["behaviour"], plain["behaviour"]) == ("reject", None)
     assert (served["capacity"], served["turned_away"], served["succeeded"]) == (3, 9, 3)
     assert served["call_p95_s"] is not None
     assert served["service_p95_s"] is not None
@@ -162,8 +163,12 @@ def test_the_knee_rule() -> None:
     assert knee(reports).limit == 2
     assert knee([reports[0], _at(base, 2, 94.5), _at(base, 3, 99.1)]).limit == 2
     assert knee([reports[0], _at(base, 2, 94.9), _at(base, 3, 100)]).limit == 3
-    with pytest.raises(ValueError, match="nothing succeeded"):
+    with pytest.raises(ValueError, match="reports is empty"):
         knee([])
+    with pytest.raises(ValueError, match="nothing succeeded"):
+        knee([replace(base, makespan_s=0.0)])
+    with pytest.raises(ValueError, match="limits is empty"):
+        sweep("worker_pool", Workload(2, 0.0, 0.0), limits=[], service=Service(1))
 
 
 # Little's law: what a run can give at most is min(limit, capacity) calls in flight over the

@@ -125,7 +125,7 @@ def test_overloaded_pickles() -> None:
         ({"capacity": 2, "behaviour": "drop"}, "behaviour must be one of reject, queue, degrade"),
         ({"capacity": 2, "queue_limit": -1}, "queue_limit must be >= 0"),
         ({"capacity": 2, "retry_after": -1.0}, "retry_after must be a finite number >= 0"),
-        ({"rate": 0.0}, "rate must be > 0, got 0"),
+        ({"rate": 0.0}, "rate must be a finite number > 0, got 0"),
         ({"rate": -1.0}, "rate must be a finite number >= 0"),
     ],
 )
