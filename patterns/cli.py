@@ -189,6 +189,14 @@ def _add_backend(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_bounded_pattern(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--pattern``: one of the bounded patterns, worker-pool unless told."""
+    parser.add_argument(
+        "--pattern", choices=[n.replace("_", "-") for n, p in PATTERNS.items() if p.BOUNDED],
+        default="worker-pool", help=f"{what} (default worker-pool)",
+    )  # fmt: skip
+
+
 def _add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print only JSON on stdout")
 
@@ -307,10 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[0.05, 0.15], metavar=("LO", "HI"),
         help="each item's seconds of waiting or of CPU (default 0.05 0.15)",
     )  # fmt: skip
-    parallel.add_argument(
-        "--pattern", choices=[n.replace("_", "-") for n, p in PATTERNS.items() if p.BOUNDED],
-        default="worker-pool", help="the pattern that runs every case (default worker-pool)",
-    )  # fmt: skip
+    _add_bounded_pattern(parallel, "the pattern that runs every case")
     parallel.add_argument(
         "--rounds", type=_checked(int, 1, 20, noun="a whole number"), default=1, metavar="R",
         help="run every case R times, in turn, and show each one's median run (default 1)",
@@ -321,10 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep", commands.sweep, "how much to bound: goodput and latency against the limit, "
         "for a service of known capacity",
     )  # fmt: skip
-    sweep.add_argument(
-        "--pattern", choices=[n.replace("_", "-") for n, p in PATTERNS.items() if p.BOUNDED],
-        default="worker-pool", help="the pattern swept (default worker-pool)",
-    )  # fmt: skip
+    _add_bounded_pattern(sweep, "the pattern swept")
     sweep.add_argument(
         "--capacity", type=_checked(int, 1, 1_000, noun="a whole number"), default=10,
         metavar="C", help="calls the service serves at once (default 10)",

@@ -56,7 +56,9 @@ class Outcome(Generic[T, R]):
         return cast(R, self.value)
 
 
-def collect_errors(work: Work[T, R]) -> Callable[[T], Coroutine[Any, Any, Outcome[T, R]]]:
+def collect_errors(
+    work: Work[T, R], only: tuple[type[Exception], ...] = (Exception,)
+) -> Callable[[T], Coroutine[Any, Any, Outcome[T, R]]]:
     """Collect mode: wrap ``work`` so that a failing item becomes an :class:`Outcome`.
 
     The wrapped call never raises an ``Exception``, so no pattern ever cancels anything on its
@@ -65,13 +67,16 @@ def collect_errors(work: Work[T, R]) -> Callable[[T], Coroutine[Any, Any, Outcom
 
         outcomes = await worker_pool.run(collect_errors(fetch), urls, limit=10)
         failed = [o for o in outcomes if not o.ok]
+
+    ``only`` narrows what is collected (say, the errors an item may end in); any other
+    exception is raised, and ends the run as without collect mode.
     """
     check_work(work)
 
     async def outcome_of(item: T) -> Outcome[T, R]:
         try:
             return Outcome(item, await work(item))
-        except Exception as exc:
+        except only as exc:
             return Outcome(item, error=exc)
 
     return outcome_of

@@ -459,7 +459,7 @@ async def _ameasure(
         # Collect mode for what the workload and the service decide (a failed item, a call
         # turned away): an Outcome, not the end of the run. Anything else (a server gone, a
         # refused connection) is no result of the model's: it ends the run, raised.
-        work = _collecting(work, (WorkFailed, Overloaded))
+        work = collect_errors(work, only=(WorkFailed, Overloaded))
     elif workload.failure_rate > 0:
         # Collect mode: a failed item comes back as an Outcome instead of cancelling the run.
         work = collect_errors(work)
@@ -723,7 +723,6 @@ def sweep(
     client: str = "httpx2",
 ) -> list[Report]:
     """:func:`asweep` in a fresh event loop of the chosen backend."""
-    name, options = check_backend(backend)
     run = partial(
         asweep,
         pattern,
@@ -735,21 +734,7 @@ def sweep(
         transport=transport,
         client=client,
     )
-    return anyio.run(run, backend=name, backend_options=options)
-
-
-def _collecting(
-    work: Work[T, R], expected: tuple[type[Exception], ...]
-) -> Callable[[T], Awaitable[Outcome[T, R]]]:
-    """Collect mode for the ``expected`` exceptions only: those come back as Outcomes."""
-
-    async def outcome_of(item: T) -> Outcome[T, R]:
-        try:
-            return Outcome(item, await work(item))
-        except expected as exc:
-            return Outcome(item, error=exc)
-
-    return outcome_of
+    return _in_a_fresh_loop(backend, run)
 
 
 def _announcing(work: Work[T, R], announce: Callable[[], None]) -> Work[T, R]:
@@ -758,6 +743,12 @@ def _announcing(work: Work[T, R], announce: Callable[[], None]) -> Work[T, R]:
         return await work(item)
 
     return announced
+
+
+def _in_a_fresh_loop(backend: str, run: Callable[[], Awaitable[T]]) -> T:
+    """``run()`` in a fresh event loop of ``backend``: the sync forms' one way in."""
+    name, options = check_backend(backend)
+    return anyio.run(run, backend=name, backend_options=options)
 
 
 def check_backend(backend: str) -> tuple[str, dict[str, Any]]:
@@ -787,7 +778,6 @@ def measure(
     client: str = "httpx2",
 ) -> Report:
     """:func:`ameasure` in a fresh event loop of the chosen backend."""
-    name, options = check_backend(backend)
     run = partial(
         ameasure,
         pattern,
@@ -800,7 +790,7 @@ def measure(
         service=service,
         client=client,
     )
-    return anyio.run(run, backend=name, backend_options=options)
+    return _in_a_fresh_loop(backend, run)
 
 
 def compare(
@@ -818,7 +808,6 @@ def compare(
     client: str = "httpx2",
 ) -> list[Report]:
     """:func:`acompare` in a fresh event loop of the chosen backend."""
-    name, options = check_backend(backend)
     run = partial(
         acompare,
         workload,
@@ -832,4 +821,4 @@ def compare(
         service=service,
         client=client,
     )
-    return anyio.run(run, backend=name, backend_options=options)
+    return _in_a_fresh_loop(backend, run)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from patterns import PATTERNS
+from patterns import PATTERNS, collect_errors, worker_pool
 from patterns.harness import (
     BackendUnavailable,
     acompare,
@@ -140,3 +140,19 @@ def test_bad_limit() -> None:
         measure("worker_pool", TINY, limit=0)
     with pytest.raises(KeyError, match="choose from"):
         measure("nosuch", TINY)
+
+
+# collect_errors(only=...) collects just the errors named; any other is raised, and ends the run.
+@pytest.mark.anyio
+async def test_collect_errors_only_the_named(anyio_backend: tuple[str, dict[str, Any]]) -> None:
+    async def work(item: int) -> int:
+        if item == 1:
+            raise ValueError("an item's own failure")
+        if item == 2:
+            raise KeyError("no answer at all")
+        return item
+
+    outcomes = await worker_pool.run(collect_errors(work, only=(ValueError,)), [0, 1], limit=2)
+    assert [o.ok for o in outcomes] == [True, False]
+    with pytest.raises(KeyError, match="no answer at all"):
+        await worker_pool.run(collect_errors(work, only=(ValueError,)), [0, 1, 2], limit=2)
