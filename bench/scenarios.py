@@ -37,10 +37,10 @@ import anyio
 import anyio.lowlevel
 from rich.table import Table
 
-from patterns.harness import check_backend
-from patterns.probe import Probe, peak_rss_kib
-from patterns.registry import PATTERNS
-from patterns.workload import Item, do_work
+from patterns.lab.harness import check_backend
+from patterns.lab.probe import Probe, peak_rss_kib
+from patterns.lab.registry import PATTERNS
+from patterns.lab.workload import Item, do_work
 
 Work = Callable[[Any], Coroutine[Any, Any, Any]]
 Runner = Callable[[Work, Sequence[Any], int], Awaitable[None]]

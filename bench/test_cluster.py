@@ -21,15 +21,15 @@ from typing import Any
 import anyio
 import pytest
 
-from patterns.harness import Report, ameasure
-from patterns.workload import Workload
+from patterns.lab.harness import Report, ameasure
+from patterns.lab.workload import Workload
 
 from .conftest import EXTRA_SUMMARIES, median_seconds
 from .scenarios import SCALES, Scale
 
 pytest.importorskip("distributed", reason="the cluster extra is not installed")
 
-from patterns.on_cluster import ameasure_cluster
+from patterns.lab.on_cluster import ameasure_cluster
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from patterns.harness import ideal_makespan
-from patterns.workload import Workload
+from patterns.lab.harness import ideal_makespan
+from patterns.lab.workload import Workload
 
 from .conftest import median_seconds
 from .scenarios import Results, Scale, implementations, time_efficiency_once

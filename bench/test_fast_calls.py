@@ -32,9 +32,9 @@ from typing import Any
 import anyio
 import pytest
 
-from patterns.harness import ideal_makespan
-from patterns.registry import PATTERNS
-from patterns.workload import Workload
+from patterns.lab.harness import ideal_makespan
+from patterns.lab.registry import PATTERNS
+from patterns.lab.workload import Workload
 
 from .conftest import EXTRA_SUMMARIES, median_seconds
 from .scenarios import SCALES, Impl, Scale, implementations, run_on, time_efficiency_once

@@ -35,10 +35,10 @@ import pytest
 from rich.console import Console
 
 from patterns import worker_pool
-from patterns.harness import Backend, RunIn, measure
+from patterns.lab.harness import Backend, RunIn, measure
+from patterns.lab.workload import Workload
 from patterns.processes import in_processes
 from patterns.threads import in_threads
-from patterns.workload import Workload
 
 from .conftest import EXTRA_SUMMARIES, median_seconds
 from .scenarios import SCALES, Scale
@@ -158,7 +158,7 @@ def test_break_even(benchmark: Any, backend: Backend, scale: Scale) -> None:
 # Part 4: the parallel command's table, median of 3 rounds taken in turn, against its targets.
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_parallel_claims(benchmark: Any, backend: str, scale: Scale) -> None:
-    from patterns.cli import main
+    from patterns.door.cli import main
 
     benchmark.group = "hand-off: python -m patterns parallel --rounds 3"
     full = scale == SCALES["full"]

@@ -1,6 +1,6 @@
 """Scenario 8, real HTTP: what each client costs per call, and what a worker loop reaches.
 
-One local server for the scenario (``patterns.http.serving``: uvicorn in a process of its own,
+One local server for the scenario (``patterns.lab.http.serving``: uvicorn in a process of its own,
 on its own loop), called on asyncio, uvloop and trio by each client that runs there (httpx2,
 httpx; aiohttp on asyncio and uvloop), through a raw worker loop: N tasks pulling from one
 shared iterator, no pattern, one client with a pool of N connections, opened and warmed up
@@ -36,10 +36,10 @@ pytest.importorskip("uvicorn", reason="the http extra is not installed: pip inst
 pytest.importorskip("httpx2", reason="the http extra is not installed: pip install -e '.[http]'")
 
 from patterns import PATTERNS
-from patterns.harness import Report, ameasure
-from patterns.http import Call, Served, calling, clients_for, serving
-from patterns.service import Overloaded, Service
-from patterns.workload import Item, Workload
+from patterns.lab.harness import Report, ameasure
+from patterns.lab.http import Call, Served, calling, clients_for, serving
+from patterns.lab.service import Overloaded, Service
+from patterns.lab.workload import Item, Workload
 
 from .conftest import EXTRA_SUMMARIES, median_seconds
 from .scenarios import SCALES, Scale, run_on

@@ -1,4 +1,4 @@
-"""A cookbook of bounded concurrency: four interchangeable ways to run many slow calls at once.
+"""A cookbook of bounded concurrency: interchangeable ways to run many slow calls at once.
 
 Every recipe module offers the same two entry points, so any one can be swapped for another::
 
@@ -9,6 +9,11 @@ Every recipe module offers the same two entry points, so any one can be swapped 
             ...
 
     pages = await worker_pool.run(fetch, urls, limit=10)  # all of them, in input order
+
+Every module at the top of the package is a page to copy: a recipe, which needs only anyio and
+``contract.py`` beside it. The folders are how the cookbook measures and shows them: ``lab``
+(the workload, the service, the harness, the report), ``show`` (tables, sentences, pictures),
+``door`` (the command line) and ``footguns`` (each mistake, broken beside fixed).
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from patterns.core import Outcome, Pattern, collect_errors
-    from patterns.registry import PATTERNS, get_pattern
+    from patterns.lab.core import Outcome, Pattern, collect_errors
+    from patterns.lab.registry import PATTERNS, get_pattern
 
     # The distribution's version, from its installed metadata (pyproject.toml is the one place
     # it is written). Outside an install, reading it raises importlib.metadata's
@@ -33,11 +38,11 @@ def __getattr__(name: str) -> Any:
     # Loaded on first use, not on import: `python -m patterns` imports this package before
     # its __main__ can catch a Ctrl+C, so the less it does here, the shorter that window.
     if name in ("Outcome", "Pattern", "collect_errors"):
-        from patterns import core
+        from patterns.lab import core
 
         return getattr(core, name)
     if name in ("PATTERNS", "get_pattern"):
-        from patterns import registry
+        from patterns.lab import registry
 
         return getattr(registry, name)
     if name == "__version__":
@@ -47,3 +52,61 @@ def __getattr__(name: str) -> Any:
         globals()["__version__"] = found = version("concurrency-patterns-cookbook")
         return found
     raise AttributeError(f"module 'patterns' has no attribute {name!r}")
+
+
+#: Where the modules that moved into the lab, show and door folders used to be: the old import
+#: paths keep working, with a DeprecationWarning that names the new one.
+MOVED = {
+    **{
+        name: f"patterns.lab.{name}"
+        for name in (
+            "core", "harness", "http", "on_cluster", "probe", "registry", "service",
+            "threads_vs_async", "workload",
+        )
+    },
+    "plots": "patterns.show.plots",
+    "present": "patterns.show.present",
+    "cli": "patterns.door.cli",
+    "commands": "patterns.door.commands",
+}  # fmt: skip
+
+
+class _Moved:
+    """A meta path finder that answers ``import patterns.harness`` with the module that now
+    lives at ``patterns.lab.harness``: the same module object, so patching one patches both."""
+
+    @staticmethod
+    def find_spec(fullname: str, path: object = None, target: object = None) -> Any:
+        package, _, name = fullname.partition(".")
+        if package != __name__ or name not in MOVED:
+            return None
+        import importlib
+        import importlib.util
+        import warnings
+
+        warnings.warn(
+            f"{fullname} has moved: import {MOVED[name]}", DeprecationWarning, stacklevel=2
+        )
+        module = importlib.import_module(MOVED[name])
+        return importlib.util.spec_from_loader(fullname, _Existing(module))
+
+
+class _Existing:
+    """A loader that hands back a module already imported, under its old name too."""
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+
+    def create_module(self, spec: object) -> Any:
+        return self.module
+
+    def exec_module(self, module: object) -> None:
+        pass
+
+    def load_module(self, fullname: str) -> Any:
+        return self.module
+
+
+import sys as _sys  # noqa: E402  # after the finder it installs; sys costs nothing to import
+
+_sys.meta_path.append(_Moved())

@@ -1,4 +1,4 @@
-"""``python -m patterns``: see :mod:`patterns.cli`."""
+"""``python -m patterns``: see :mod:`patterns.door.cli`."""
 
 import sys
 
@@ -6,7 +6,7 @@ import sys
 def _run() -> int:
     # Ctrl+C while the imports are still loading must exit 130 without a traceback too.
     try:
-        from patterns.cli import main
+        from patterns.door.cli import main
     except KeyboardInterrupt:
         return 130
     return main()

@@ -1,6 +1,6 @@
 """A spy for concurrency, after aiometer's: counts calls in flight on entry and exit.
 
-It is written apart from ``patterns.probe`` on purpose: the tests must not judge the harness's
+It is written apart from ``patterns.lab.probe`` on purpose: the tests must not judge the harness's
 probe with the probe itself.
 """
 

@@ -22,10 +22,10 @@ import pytest
 
 from patterns import Pattern, buffered_unordered, worker_pool
 from patterns.contract import RemoteError
-from patterns.probe import cpu_times
+from patterns.lab.probe import cpu_times
+from patterns.lab.workload import Item, WorkFailed, Workload, block
 from patterns.processes import in_processes
 from patterns.threads import in_threads
-from patterns.workload import Item, WorkFailed, Workload, block
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -257,7 +257,7 @@ def test_bad_arguments(make: Callable[[], object], error: type[Exception], messa
 # The harness measures each place the same way: where the run went, and the CPU it used.
 @pytest.mark.parametrize(("kind", "where"), [("blocking", "threads"), ("cpu", "processes")])
 def test_harness_reports_place_and_cpu(kind: str, where: str) -> None:
-    from patterns.harness import measure
+    from patterns.lab.harness import measure
 
     workload = Workload(items=6, low=0.02, high=0.02, kind=kind)  # type: ignore[arg-type]
     report = measure("worker_pool", workload, limit=2, run_in=where)  # type: ignore[arg-type]
@@ -364,7 +364,7 @@ def test_async_callable_object_refused(where: str) -> None:
 
 # The harness starts a worker process per item at most, whatever the limit: 2 for 2 items.
 def test_harness_starts_no_more_processes_than_items() -> None:
-    from patterns.harness import ameasure
+    from patterns.lab.harness import ameasure
 
     async def main() -> set[int]:
         before = set(_children())

@@ -21,10 +21,10 @@ import pytest
 from rich.console import Console
 
 from patterns import PATTERNS, Pattern
-from patterns.cli import main
-from patterns.harness import Report, acompare, ameasure, knee, littles_law, measure, sweep
-from patterns.service import BEHAVIOURS, Behaviour, Service
-from patterns.workload import Item, Workload
+from patterns.door.cli import main
+from patterns.lab.harness import Report, acompare, ameasure, knee, littles_law, measure, sweep
+from patterns.lab.service import BEHAVIOURS, Behaviour, Service
+from patterns.lab.workload import Item, Workload
 
 pytestmark = pytest.mark.anyio
 
@@ -312,7 +312,7 @@ def test_sweep_options_add_up_and_fit() -> None:
 # is left in service or in its queue, and the next run's counters can start afresh.
 async def test_a_call_given_up_is_cancelled_in_the_server() -> None:
     pytest.importorskip("uvicorn", reason="the http extra is not installed")
-    from patterns.http import calling, serving
+    from patterns.lab.http import calling, serving
 
     async with serving(1, behaviour="queue") as served:
         async with calling(served.url, connections=4) as call:

@@ -15,13 +15,13 @@ import pytest
 from rich.console import Console
 
 from patterns import PATTERNS
-from patterns.cli import main
-from patterns.commands import _progress
-from patterns.harness import Report, measure
-from patterns.present import fast_calls_sentence
+from patterns.door.cli import main
+from patterns.door.commands import _progress
+from patterns.lab.harness import Report, measure
+from patterns.lab.workload import Workload
 from patterns.server import Server
+from patterns.show.present import fast_calls_sentence
 from patterns.throttle import Throttle
-from patterns.workload import Workload
 
 FAST = ["--items", "12", "--latency", "0.001", "0.003", "--limit", "3"]
 
@@ -354,7 +354,7 @@ def test_spans_are_drawn_by_colour() -> None:
     from matplotlib.colors import to_rgba
     from matplotlib.figure import Figure
 
-    from patterns import plots
+    from patterns.show import plots
 
     spans = [(f"call {i}", i * 0.001, i * 0.001 + 0.01) for i in range(5_000)]
     spans.append(("call 5000 (stuck)", 0.0, 1.0))
@@ -370,7 +370,7 @@ def test_spans_are_drawn_by_colour() -> None:
 
 # A footgun's figure names the exhibit, and its legend explains the red when there is red.
 def test_footgun_figure_has_a_title_and_a_legend() -> None:
-    from patterns import plots
+    from patterns.show import plots
 
     stuck = [("outer 0 (stuck)", 0.0, 1.0)]
     fine = [("outer 0", 0.0, 0.1)]
@@ -390,7 +390,7 @@ def test_footgun_figure_has_a_title_and_a_legend() -> None:
 def test_span_labels_do_not_overlap(rows: int) -> None:
     from matplotlib.figure import Figure
 
-    from patterns import plots
+    from patterns.show import plots
 
     ax = Figure(figsize=(10, 3)).subplots()
     plots.spans([(f"call {i}", 0.0, 1.0) for i in range(rows)], ax)
@@ -401,7 +401,7 @@ def test_span_labels_do_not_overlap(rows: int) -> None:
 
 # A footgun that samples what it holds gets a third row: items held and memory, both versions.
 def test_footgun_figure_with_gauges() -> None:
-    from patterns import plots
+    from patterns.show import plots
 
     fine = [("call 0", 0.0, 0.1)]
     gauges = ([(0.0, 0, 0.0), (0.1, 500, 3.0)], [(0.0, 0, 0.0), (0.1, 5, 0.0)])
@@ -418,7 +418,7 @@ def test_footgun_figure_with_gauges() -> None:
 def test_latency_bins_fit_the_data() -> None:
     from matplotlib.patches import Rectangle
 
-    from patterns import plots
+    from patterns.show import plots
 
     report = measure("worker_pool", Workload(items=20, low=0.05, high=0.15), limit=2)
     fig = plots.report_figure(report)

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from anyio.abc import TaskStatus
 
-from patterns import threads_vs_async
+from patterns.lab import threads_vs_async
+from patterns.lab.threads_vs_async import Result
 from patterns.server import Counts
-from patterns.threads_vs_async import Result
 
 from .test_cli import run
 
@@ -45,13 +45,13 @@ def assert_refused(argv: list[str], message: str) -> None:
 @pytest.fixture
 def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any run of a pattern, footgun, benchmark or exhibit fails the test: checks come first."""
-    import patterns.commands
+    import patterns.door.commands
 
     def ran(*args: object, **kwargs: object) -> Any:
         raise AssertionError("the work ran before the arguments were checked")
 
     for name in ("compare", "measure", "_run_on", "run_suite"):
-        monkeypatch.setattr(patterns.commands, name, ran)
+        monkeypatch.setattr(patterns.door.commands, name, ran)
     monkeypatch.setattr(threads_vs_async, "measure", ran)
 
 
@@ -195,7 +195,7 @@ def test_output_check_leaves_no_file(tmp_path: Path) -> None:
 def test_bench_runs_the_pytest_suite(
     output: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import patterns.commands
+    import patterns.door.commands
 
     seen: list[tuple[list[str], Path]] = []
 
@@ -203,7 +203,7 @@ def test_bench_runs_the_pytest_suite(
         seen.append((argv, cwd))
         return 0
 
-    monkeypatch.setattr(patterns.commands, "run_suite", run_suite)
+    monkeypatch.setattr(patterns.door.commands, "run_suite", run_suite)
     argv = ["bench", "--scale", "tiny"]
     if output is not None:
         argv += ["--output", str(tmp_path / output)]
@@ -219,17 +219,17 @@ def test_bench_runs_the_pytest_suite(
 
 # A failing benchmark run is exit status 1, its own output having said why.
 def test_bench_failure_is_status_1(monkeypatch: pytest.MonkeyPatch) -> None:
-    import patterns.commands
+    import patterns.door.commands
 
-    monkeypatch.setattr(patterns.commands, "run_suite", lambda argv, cwd: 3)
+    monkeypatch.setattr(patterns.door.commands, "run_suite", lambda argv, cwd: 3)
     assert run("bench", "--scale", "tiny")[0] == 1
 
 
 # Without bench/ (an install from a wheel), bench says where the benchmarks are, in one line.
 def test_bench_without_the_suite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import patterns.commands
+    import patterns.door.commands
 
-    monkeypatch.setattr(patterns.commands, "__file__", str(tmp_path / "patterns" / "cli.py"))
+    monkeypatch.setattr(patterns.door.commands, "__file__", str(tmp_path / "patterns" / "cli.py"))
     assert_refused(["bench"], "the benchmarks live in bench/ of a clone")
 
 
@@ -289,7 +289,7 @@ def test_threads_vs_async_items_given(fake_measure: list[tuple[str, int, float]]
 
 # A child that fails or hangs anyway: one line saying what happened, exit status 1.
 def test_threads_vs_async_child_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    from patterns.threads_vs_async import ChildFailed
+    from patterns.lab.threads_vs_async import ChildFailed
 
     def measure(*args: object, **kwargs: object) -> Result:
         raise ChildFailed("the threads side failed: OSError: [Errno 24] Too many open files")
@@ -306,7 +306,7 @@ def test_threads_vs_async_child_fails(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # measure() turns a failed or hung child into ChildFailed naming its last stderr line.
 def test_measure_reports_the_child(monkeypatch: pytest.MonkeyPatch) -> None:
-    from patterns.threads_vs_async import ChildFailed
+    from patterns.lab.threads_vs_async import ChildFailed
 
     def failed(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         stderr = "Traceback (most recent call last):\n  ...\nOSError: too many open files\n\n"
@@ -344,7 +344,7 @@ def test_measure_refuses_bad_arguments(args: tuple[str, int, float], message: st
 
 
 def _sentence_output(threads: Result, tasks: Result) -> str:
-    from patterns.present import threads_vs_async_sentence
+    from patterns.show.present import threads_vs_async_sentence
 
     return threads_vs_async_sentence([threads, tasks])
 
@@ -416,7 +416,7 @@ def test_serve_passes_max_delay(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # The summary at exit counts every way a connection ended.
 def test_serve_summary() -> None:
-    from patterns.present import serve_summary
+    from patterns.show.present import serve_summary
 
     counts = Counts(accepted=9, completed=4, cancelled=2, timed_out=1, failed=2, rejected=3)
     counts.peak_open = 5
@@ -560,14 +560,14 @@ def test_tcp_workload_within_open_files(
 
 # A run that fails on real sockets anyway: one line, exit status 1, no traceback.
 def test_run_fails_on_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    import patterns.commands
+    import patterns.door.commands
 
     def refused(*args: object, **kwargs: object) -> Any:
         error = OSError("All connection attempts failed")
         error.add_note("also failed before the rest were cancelled: OSError(...)")
         raise error
 
-    monkeypatch.setattr(patterns.commands, "measure", refused)
+    monkeypatch.setattr(patterns.door.commands, "measure", refused)
     status, out, err = run("semaphore", *FAST, "--workload", "tcp")
     assert status == 1
     assert out == ""
@@ -622,7 +622,7 @@ def test_ctrl_c_during_threads_vs_async() -> None:
 # A Ctrl+C inside an import can come out of Python wrapped in another exception (3.11 wraps
 # one raised in __set_name__ in a RuntimeError): still an interruption, 130, no traceback.
 def test_interrupt_wrapped_by_python(monkeypatch: pytest.MonkeyPatch) -> None:
-    import patterns.commands
+    import patterns.door.commands
 
     def wrapped(*args: object, **kwargs: object) -> Any:
         try:
@@ -630,7 +630,7 @@ def test_interrupt_wrapped_by_python(monkeypatch: pytest.MonkeyPatch) -> None:
         except KeyboardInterrupt as exc:
             raise RuntimeError("Error calling __set_name__ on 'Field' instance") from exc
 
-    monkeypatch.setattr(patterns.commands, "footgun", wrapped)
+    monkeypatch.setattr(patterns.door.commands, "footgun", wrapped)
     status, _, err = run("footgun", "nested-throttle")
     assert status == 130
     assert one_line(err) == "interrupted"

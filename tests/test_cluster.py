@@ -242,7 +242,7 @@ def test_compare_on_the_cluster(scheduler: str) -> None:
 
     from rich.console import Console
 
-    from patterns.cli import main
+    from patterns.door.cli import main
 
     out = io.StringIO()
     argv = ["compare", "--items", "12", "--latency", "0.02", "0.05", "--limit", "3", "--json"]
@@ -261,7 +261,7 @@ def test_compare_on_the_cluster(scheduler: str) -> None:
 def _children() -> list[int]:
     """This process's children, but multiprocessing's resource tracker: the spawn start
     method starts one, once, for the life of the process (it is no worker)."""
-    from patterns.probe import cpu_times
+    from patterns.lab.probe import cpu_times
 
     found = []
     for pid in cpu_times().children:
@@ -316,7 +316,7 @@ def _cli(argv: list[str]) -> tuple[int, str]:
 
     from rich.console import Console
 
-    from patterns.cli import main
+    from patterns.door.cli import main
 
     err = io.StringIO()
     status = main(argv, console=Console(file=io.StringIO()), err_console=Console(file=err))
@@ -530,8 +530,8 @@ async def test_limit_has_a_ceiling(recipe: Any) -> None:
 # cluster is closed in order, no worker prints a traceback of its own, nothing is left.
 CTRL_C_SCRIPT = """
 import sys
-from patterns.on_cluster import compare_on_cluster
-from patterns.workload import Workload
+from patterns.lab.on_cluster import compare_on_cluster
+from patterns.lab.workload import Workload
 
 if __name__ == "__main__":
     try:

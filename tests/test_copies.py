@@ -18,7 +18,7 @@ from sybil import Sybil
 from sybil.parsers.markdown import PythonCodeBlockParser
 
 from patterns import PATTERNS
-from patterns.registry import ADAPTERS, CLUSTER_PATTERNS
+from patterns.lab.registry import ADAPTERS, CLUSTER_PATTERNS
 
 PACKAGE = Path(__file__).parent.parent / "patterns"
 CHECK = Path(__file__).parent / "copied_recipe.py"

@@ -22,8 +22,8 @@ from sybil.document import PythonDocument
 from sybil.parsers.markdown import CodeBlockParser, PythonCodeBlockParser
 
 from patterns import PATTERNS
-from patterns.cli import build_parser
-from patterns.registry import ADAPTERS, CLUSTER_PATTERNS
+from patterns.door.cli import build_parser
+from patterns.lab.registry import ADAPTERS, CLUSTER_PATTERNS
 
 ROOT = Path(__file__).parent.parent
 README = ROOT / "README.md"

@@ -13,7 +13,7 @@ import pytest
 
 from patterns import worker_pool
 from patterns.footguns import Instrument, Verdict, cpu_hog, exhibits
-from patterns.probe import cpu_times
+from patterns.lab.probe import cpu_times
 from patterns.threads import in_threads
 
 # The deadlocking exhibits give up sooner here (conftest.py).

@@ -22,9 +22,9 @@ for _package in ("uvicorn", "httpx2", "httpx"):
     pytest.importorskip(_package, reason=f"the http extra is not installed: {_package} is missing")
 
 from patterns.footguns import Verdict, client_bottleneck, two_limits  # noqa: E402
-from patterns.http import Call, Served, calling  # noqa: E402
-from patterns.probe import cpu_times  # noqa: E402
-from patterns.workload import Item  # noqa: E402
+from patterns.lab.http import Call, Served, calling  # noqa: E402
+from patterns.lab.probe import cpu_times  # noqa: E402
+from patterns.lab.workload import Item  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 

@@ -16,7 +16,7 @@ import anyio.lowlevel
 import pytest
 
 from patterns.footguns import Verdict, timeout_around_wait, unbounded_capacity
-from patterns.service import Service
+from patterns.lab.service import Service
 
 pytestmark = pytest.mark.anyio
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from patterns import PATTERNS, collect_errors, worker_pool
-from patterns.harness import (
+from patterns.lab.harness import (
     BackendUnavailable,
     acompare,
     ameasure,
@@ -18,7 +18,7 @@ from patterns.harness import (
     measure,
     serial_report,
 )
-from patterns.workload import Workload
+from patterns.lab.workload import Workload
 
 TINY = Workload(items=30, low=0.002, high=0.006, seed=5)
 JSON_KEYS = {

@@ -27,7 +27,7 @@ for _package in ("uvicorn", "httpx2", "httpx", "aiohttp"):
 import httpx2  # noqa: E402 - only once the extra is known to be there
 
 from patterns import buffered_unordered, collect_errors, scatter_gather  # noqa: E402
-from patterns.http import (  # noqa: E402
+from patterns.lab.http import (  # noqa: E402
     CLIENTS,
     HTTPUnavailable,
     Served,
@@ -38,8 +38,8 @@ from patterns.http import (  # noqa: E402
     require,
     serving,
 )
-from patterns.service import Overloaded  # noqa: E402
-from patterns.workload import Item, WorkFailed, Workload  # noqa: E402
+from patterns.lab.service import Overloaded  # noqa: E402
+from patterns.lab.workload import Item, WorkFailed, Workload  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 
@@ -116,7 +116,7 @@ def port_is_free(port: int) -> bool:
 
 
 def http_children() -> set[int]:
-    """This process's children running ``patterns.http`` (zombies included), from /proc."""
+    """This process's children running ``patterns.lab.http`` (zombies included), from /proc."""
     found = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -125,7 +125,7 @@ def http_children() -> set[int]:
         except (OSError, IndexError):
             continue  # gone while we looked
         # A zombie has no cmdline left: count it if it is ours at all.
-        if int(fields[1]) == os.getpid() and (b"patterns.http" in cmdline or fields[0] == "Z"):
+        if int(fields[1]) == os.getpid() and (b"patterns.lab.http" in cmdline or fields[0] == "Z"):
             found.add(int(stat.parent.name))
     return found
 
@@ -366,7 +366,7 @@ def test_ctrl_c_reaches_the_parent_not_the_server(roomy: Served) -> None:
         # As a terminal's job has it, even if this test runs where SIGINT is ignored (a
         # background job of a script), which a child would inherit.
         "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-        "from patterns.http import serving\n"
+        "from patterns.lab.http import serving\n"
         "async def main():\n"
         "    async with serving() as served:\n"
         "        print(served.pid, flush=True)\n"
@@ -458,7 +458,7 @@ def test_imports_without_the_extra() -> None:
     script = (
         "import sys\n"
         "sys.modules.update(dict.fromkeys(['uvicorn', 'httpx2', 'httpx', 'aiohttp']))\n"
-        "import patterns.http as http\n"
+        "import patterns.lab.http as http\n"
         "try:\n"
         "    http.require()\n"
         "except http.HTTPUnavailable as error:\n"

@@ -22,7 +22,7 @@ import pytest
 
 import patterns
 from patterns import PATTERNS, Pattern
-from patterns.harness import check_backend
+from patterns.lab.harness import check_backend
 
 BACKENDS = ["asyncio", "uvloop", "trio"]
 
@@ -125,7 +125,7 @@ def test_ctrl_c_during_start_up() -> None:
 
 
 def _server_pids() -> set[int]:
-    """Every running ``python -m patterns.http`` process: the HTTP service's servers."""
+    """Every running ``python -m patterns.lab.http`` process: the HTTP service's servers."""
     found = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -133,7 +133,7 @@ def _server_pids() -> set[int]:
                 command = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"patterns.http" in command:
+            if b"patterns.lab.http" in command:
                 found.add(int(entry.name))
     return found
 

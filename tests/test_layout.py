@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from patterns import PATTERNS
-from patterns.registry import ADAPTERS, CLUSTER_PATTERNS
+from patterns.lab.registry import ADAPTERS, CLUSTER_PATTERNS
 
 PACKAGE = Path(__file__).parent.parent / "patterns"
 # Each module, and the package modules it may import; lower layers never import higher ones.

@@ -10,9 +10,9 @@ from matplotlib.axes import Axes
 from matplotlib.colors import to_rgba
 from matplotlib.patches import Rectangle
 
-from patterns import plots
-from patterns.harness import RUN_IN, Report, ameasure, speedups
-from patterns.workload import WORK_KINDS, WorkKind, Workload
+from patterns.lab.harness import RUN_IN, Report, ameasure, speedups
+from patterns.lab.workload import WORK_KINDS, WorkKind, Workload
+from patterns.show import plots
 
 CASES = [(k, w) for k in WORK_KINDS for w in RUN_IN if k != "io" or w == "loop"]
 

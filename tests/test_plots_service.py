@@ -14,11 +14,11 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-from patterns import plots
-from patterns.harness import Report, build_report, knee
-from patterns.probe import Call
-from patterns.service import Behaviour, Felt, Service
-from patterns.workload import Item, Workload
+from patterns.lab.harness import Report, build_report, knee
+from patterns.lab.probe import Call
+from patterns.lab.service import Behaviour, Felt, Service
+from patterns.lab.workload import Item, Workload
+from patterns.show import plots
 
 #: Four items of 0.1 s each.
 WORK = Workload(items=4, low=0.1, high=0.1)

@@ -9,7 +9,7 @@ import time
 import anyio
 import pytest
 
-from patterns.probe import Probe, cpu_times, cpu_used
+from patterns.lab.probe import Probe, cpu_times, cpu_used
 
 pytestmark = pytest.mark.anyio
 

@@ -14,10 +14,10 @@ from anyio.abc import SocketAttribute, SocketStream
 from anyio.streams.stapled import MultiListener
 
 from patterns import PATTERNS
-from patterns.harness import ameasure
+from patterns.lab.harness import ameasure
+from patterns.lab.threads_vs_async import measure as threads_vs_async
+from patterns.lab.workload import Workload
 from patterns.server import BUSY, Server
-from patterns.threads_vs_async import measure as threads_vs_async
-from patterns.workload import Workload
 
 from .clients import ask, backend_name, enough_open_files, full_answer, read_all, serving
 

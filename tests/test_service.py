@@ -9,8 +9,8 @@ import anyio
 import pytest
 
 from patterns import buffered_unordered, collect_errors, scatter_gather
-from patterns.service import Overloaded, Service
-from patterns.workload import Item, WorkFailed
+from patterns.lab.service import Overloaded, Service
+from patterns.lab.workload import Item, WorkFailed
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from patterns.workload import (
+from patterns.lab.workload import (
     DISTRIBUTIONS,
     Item,
     WorkFailed,

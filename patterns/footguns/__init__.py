@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from patterns.probe import Probe
+from patterns.lab.probe import Probe
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -33,9 +33,9 @@ from collections.abc import Iterator
 
 from patterns import worker_pool
 from patterns.footguns import Exhibit, Instrument, Spans, Verdict
-from patterns.http import calling, serving
-from patterns.probe import Call
-from patterns.workload import Item
+from patterns.lab.http import calling, serving
+from patterns.lab.probe import Call
+from patterns.lab.workload import Item
 
 #: The limits measured, each with a client of as many connections; the verdict compares the
 #: deepest with the first, one call at a time (5 is about where httpx's rate peaks).

@@ -17,10 +17,10 @@ import functools
 import anyio
 from anyio.abc import TaskStatus
 
-from patterns.core import Work
 from patterns.footguns import Exhibit, Instrument, Verdict
+from patterns.lab.core import Work
+from patterns.lab.workload import Item, burn, spin_rate
 from patterns.processes import in_processes
-from patterns.workload import Item, burn, spin_rate
 
 QUICK, QUICK_S, CPU_S = 8, 0.01, 0.3
 # 15 times a quick call's time, half the CPU-bound call's: on time, with room for a busy machine.

@@ -19,8 +19,8 @@ import anyio
 import anyio.to_thread
 
 from patterns import worker_pool
-from patterns.core import Work
 from patterns.footguns import Exhibit, Instrument, Verdict
+from patterns.lab.core import Work
 from patterns.threads import in_threads
 
 CALLS = LIMIT = 60

@@ -19,8 +19,8 @@ import anyio
 
 from patterns import semaphore
 from patterns.footguns import Exhibit, Instrument, Spans, Verdict
-from patterns.service import Service
-from patterns.workload import Item
+from patterns.lab.service import Service
+from patterns.lab.workload import Item
 
 ITEMS, LIMIT, CALL_S, TIMEOUT_S = 30, 5, 0.02, 0.05
 #: A call with less of its timeout left than this when it gets a permit never reaches the

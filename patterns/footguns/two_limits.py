@@ -26,10 +26,10 @@ from typing import Any
 import anyio
 
 from patterns import worker_pool
-from patterns.core import Outcome, collect_errors
 from patterns.footguns import Exhibit, Instrument, Spans, Verdict
-from patterns.http import Served, outcome, path_of, serving
-from patterns.workload import Item
+from patterns.lab.core import Outcome, collect_errors
+from patterns.lab.http import Served, outcome, path_of, serving
+from patterns.lab.workload import Item
 
 ITEMS, LIMIT, CONNECTIONS, CALL_S = 40, 20, 5, 0.15
 #: The client's pool timeout: longer than a call, shorter than two. A call one round back in

@@ -17,10 +17,10 @@ from __future__ import annotations
 import anyio.lowlevel
 
 from patterns import buffered_unordered, scatter_gather
-from patterns.core import Outcome, Pattern, collect_errors
 from patterns.footguns import Exhibit, Instrument, Verdict
-from patterns.service import Overloaded, Service
-from patterns.workload import Item
+from patterns.lab.core import Outcome, Pattern, collect_errors
+from patterns.lab.service import Overloaded, Service
+from patterns.lab.workload import Item
 
 ITEMS, CAPACITY, CALL_S = 40, 5, 0.01
 

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from patterns.contract import check_choice
-from patterns.harness import (
+from patterns.lab.harness import (
     BACKENDS,
     RUN_IN,
     BackendUnavailable,
@@ -36,9 +36,12 @@ from patterns.harness import (
     serial_report,
     speedups,
 )
-from patterns.harness import sweep as harness_sweep
-from patterns.http import CLIENTS, HTTPUnavailable, ServerFailed, clients_for, require
-from patterns.present import (
+from patterns.lab.harness import sweep as harness_sweep
+from patterns.lab.http import CLIENTS, HTTPUnavailable, ServerFailed, clients_for, require
+from patterns.lab.registry import CLUSTER_PATTERNS, PATTERNS, summary
+from patterns.lab.service import BEHAVIOURS, Service
+from patterns.lab.workload import WORK_KINDS, Workload
+from patterns.show.present import (
     compare_sentence,
     comparison_table,
     fast_calls_sentence,
@@ -51,9 +54,6 @@ from patterns.present import (
     threads_vs_async_sentence,
     threads_vs_async_table,
 )
-from patterns.registry import CLUSTER_PATTERNS, PATTERNS, summary
-from patterns.service import BEHAVIOURS, Service
-from patterns.workload import WORK_KINDS, Workload
 
 E = TypeVar("E", bound=BaseException)
 # The installed `patterns` script names itself; `python -m patterns` shows as such.
@@ -188,7 +188,7 @@ def run(args: argparse.Namespace, console: Console, err_console: Console) -> int
                     client=client,
                 )
                 if cluster is not None:
-                    from patterns.on_cluster import compare_on_cluster
+                    from patterns.lab.on_cluster import compare_on_cluster
 
                     try:
                         reports += compare_on_cluster(
@@ -260,7 +260,7 @@ def run(args: argparse.Namespace, console: Console, err_console: Console) -> int
         return 0
 
     def draw() -> Any:
-        from patterns import plots
+        from patterns.show import plots
 
         if command == "compare":
             return plots.compare_figure(reports)
@@ -365,7 +365,7 @@ def _check_plot(path: str | None) -> None:
         return
     _check_plotting()
     _check_target(path, "--plot")
-    from patterns import plots
+    from patterns.show import plots
 
     try:
         plots.check_format(path)
@@ -401,7 +401,7 @@ def _check_backend(backend: str) -> None:
 
 def _save_plot(draw: Callable[[], Any], path: str, err_console: Console, *, quiet: bool) -> int:
     """Draw and write the plot, after the report; a failed write is one line, exit status 1."""
-    from patterns import plots
+    from patterns.show import plots
 
     figure = draw()
     try:
@@ -606,7 +606,7 @@ def sweep(args: argparse.Namespace, console: Console, err_console: Console) -> i
         return 0
 
     def draw() -> Any:
-        from patterns import plots
+        from patterns.show import plots
 
         return plots.limit_sweep(runs)
 
@@ -622,7 +622,7 @@ def default_limits(capacity: int) -> list[int]:
 
 
 def threads_vs_async(args: argparse.Namespace, console: Console, err_console: Console) -> int:
-    from patterns import threads_vs_async as exhibit
+    from patterns.lab import threads_vs_async as exhibit
 
     clients = args.items
     if clients < 1:
@@ -765,7 +765,7 @@ def footgun(args: argparse.Namespace, console: Console, err_console: Console) ->
         for line in lines:
             _print(console, line)
     if args.plot is not None:
-        from patterns import plots
+        from patterns.show import plots
 
         gauges = (broken.gauges, fixed.gauges)
         draw = partial(plots.verdicts, broken.spans, fixed.spans, exhibit.title, gauges=gauges)

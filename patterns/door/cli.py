@@ -23,14 +23,14 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 
-from patterns import commands
-from patterns.commands import PROG, SPARE_FILES, Failed, StdoutClosed, UsageError, error, say
 from patterns.contract import check
-from patterns.harness import BACKENDS, RUN_IN
-from patterns.http import CLIENTS
-from patterns.registry import PATTERNS, summary
-from patterns.service import BEHAVIOURS
-from patterns.workload import DISTRIBUTIONS, WORK_KINDS, Workload
+from patterns.door import commands
+from patterns.door.commands import PROG, SPARE_FILES, Failed, StdoutClosed, UsageError, error, say
+from patterns.lab.harness import BACKENDS, RUN_IN
+from patterns.lab.http import CLIENTS
+from patterns.lab.registry import PATTERNS, summary
+from patterns.lab.service import BEHAVIOURS
+from patterns.lab.workload import DISTRIBUTIONS, WORK_KINDS, Workload
 
 #: The most items a run may have: every call is recorded for the report, and scatter_gather
 #: starts them all at once (about 5 GB and a minute at this size).
@@ -250,7 +250,7 @@ def _serve_options(serve: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from patterns import threads_vs_async as exhibit
+    from patterns.lab import threads_vs_async as exhibit
 
     parser = _Parser(
         prog=PROG, description="Run the cookbook's concurrency patterns on a simulated workload."

@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Generic
 
-from patterns.core import R, T, Work
+from patterns.lab.core import R, T, Work
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,11 +19,11 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
-from patterns.core import Outcome, collect_errors
-from patterns.harness import Report, build_report
-from patterns.probe import Call, cpu_times, cpu_used
-from patterns.registry import CLUSTER_PATTERNS
-from patterns.workload import Item, Workload, do_work
+from patterns.lab.core import Outcome, collect_errors
+from patterns.lab.harness import Report, build_report
+from patterns.lab.probe import Call, cpu_times, cpu_used
+from patterns.lab.registry import CLUSTER_PATTERNS
+from patterns.lab.workload import Item, Workload, do_work
 
 Span = tuple[float, float]
 
@@ -123,7 +123,7 @@ def compare_on_cluster(
     import anyio.abc
 
     from patterns.cluster import connect
-    from patterns.harness import check_backend
+    from patterns.lab.harness import check_backend
 
     name, options = check_backend(backend)
     address = None if where == "local" else where

@@ -34,7 +34,7 @@ import anyio
 import anyio.lowlevel
 
 from patterns.contract import check, check_choice
-from patterns.workload import Item, WorkFailed, do_work
+from patterns.lab.workload import Item, WorkFailed, do_work
 
 #: What the service does with a call over its capacity.
 Behaviour = Literal["reject", "queue", "degrade"]

@@ -20,7 +20,7 @@ from patterns import (
     throttle,
     worker_pool,
 )
-from patterns.core import Pattern
+from patterns.lab.core import Pattern
 
 PATTERNS: dict[str, Pattern] = {
     "scatter_gather": scatter_gather,

@@ -1,4 +1,4 @@
-"""The simulated service over real HTTP: one :class:`~patterns.service.Service` behind uvicorn,
+"""The simulated service over real HTTP: one :class:`~patterns.lab.service.Service` behind uvicorn,
 in a process of its own, and the clients that call it.
 
 ``service.py`` simulates the other side of the calls inside the caller's own event loop. Here
@@ -9,7 +9,7 @@ turned away (the exact seconds in ``X-Retry-After`` too: HTTP's header takes who
 ``GET /felt`` gives the service's counters, ``POST /reset`` starts them afresh (``409`` while a
 call is in service or waiting), ``GET /health`` says it is up.
 
-- :func:`serving` binds a port on 127.0.0.1, starts ``python -m patterns.http`` with uvicorn
+- :func:`serving` binds a port on 127.0.0.1, starts ``python -m patterns.lab.http`` with uvicorn
   on that socket in a child process, waits until ``/health`` answers, and yields a
   :class:`Served` (its url, port and pid; its ``felt()`` and ``reset()``). Leaving the block
   in any way, a cancellation or Ctrl+C included, stops the child (SIGTERM, then SIGKILL) and
@@ -59,8 +59,8 @@ import anyio
 from anyio.abc import Process
 
 from patterns.contract import check, check_choice
-from patterns.service import Behaviour, Felt, Overloaded, Service
-from patterns.workload import Item, WorkFailed
+from patterns.lab.service import Behaviour, Felt, Overloaded, Service
+from patterns.lab.workload import Item, WorkFailed
 
 EXTRA = "pip install -e '.[http]'"
 #: The clients :func:`calling` can open, and the backends each runs on.
@@ -252,9 +252,9 @@ async def _answer(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m patterns.http``: serve the model with uvicorn, on ``--port`` for you to try
+    """``python -m patterns.lab.http``: serve the model with uvicorn, on ``--port`` for you to try
     (Ctrl+C stops it), or on the listening socket ``--fd`` that :func:`serving` hands down."""
-    parser = argparse.ArgumentParser(prog="python -m patterns.http", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m patterns.lab.http", description=main.__doc__)
     parser.add_argument("--capacity", type=int, default=None, help="(default: no limit)")
     parser.add_argument("--behaviour", default="reject", help="reject, queue or degrade")
     parser.add_argument("--queue-limit", type=int, default=1_000_000)
@@ -389,7 +389,7 @@ async def serving(
     )
     check("start_timeout", start_timeout, 0, whole=False)
     require("uvicorn", "httpx2")
-    command = [sys.executable, "-m", "patterns.http", "--behaviour", behaviour]
+    command = [sys.executable, "-m", "patterns.lab.http", "--behaviour", behaviour]
     command += ["--queue-limit", str(queue_limit), "--retry-after", repr(float(retry_after))]
     if capacity is not None:
         command += ["--capacity", str(capacity)]
@@ -452,7 +452,7 @@ def _died(code: int | None, errors: IO[bytes], when: str) -> str:
     errors.seek(0)
     said = errors.read().decode(errors="replace").strip()[-2000:] or "(nothing on stderr)"
     what = "did not answer" if code is None else f"exited with {code}"
-    return f"the HTTP server (python -m patterns.http) {what} {when}:\n{said}"
+    return f"the HTTP server (python -m patterns.lab.http) {what} {when}:\n{said}"
 
 
 async def _stop(process: Process) -> None:

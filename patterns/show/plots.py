@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from patterns.harness import (
+from patterns.lab.harness import (
     Report,
     ideal_makespan,
     knee,
@@ -22,7 +22,7 @@ from patterns.harness import (
     percentiles,
     speedups,
 )
-from patterns.probe import Call
+from patterns.lab.probe import Call
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -176,7 +176,7 @@ EXTRA_SHARE, EXTRA_FLOOR = 0.1, 0.002
 
 def turned_away(call: Call[Any]) -> bool:
     """Whether ``call``, made to a service, was turned away: it did not succeed, and its item
-    was not drawn to fail (so the service refused it: :class:`patterns.service.Overloaded`)."""
+    was not drawn to fail (so the service refused it: :class:`patterns.lab.service.Overloaded`)."""
     return not call.ok and not getattr(call.item, "fails", False)
 
 
@@ -407,12 +407,12 @@ def limit_sweep(
     axes: tuple[Axes, Axes] | None = None,
 ) -> Figure:
     """How much to bound: one pattern at increasing limits against a service of one
-    capacity (:func:`patterns.harness.sweep`), in two panels.
+    capacity (:func:`patterns.lab.harness.sweep`), in two panels.
 
     Left, goodput (calls that succeeded per second) against the limit, under Little's law's
-    ``min(limit, capacity) / mean latency`` (:func:`patterns.harness.littles_law`, from the
+    ``min(limit, capacity) / mean latency`` (:func:`patterns.lab.harness.littles_law`, from the
     workload's mean latency), with the capacity a vertical line and the knee
-    (:func:`patterns.harness.knee`) ringed. Right, the p95 time per call as the caller saw
+    (:func:`patterns.lab.harness.knee`) ringed. Right, the p95 time per call as the caller saw
     it, and (on a second axis, dashed) the share of calls turned away.
 
     ``runs`` is one sweep, or several by name (``{"reject": [...], "queue": [...]}``): a
@@ -688,7 +688,7 @@ def parallel_ideal(report: Report, cores: int) -> int:
 def parallel_figure(reports: Sequence[Report], *, cores: int | None = None) -> Figure:
     """The kinds of work side by side, a panel each (io, blocking, cpu): a bar per place each
     ran (the event loop, threads, processes), as high as it ran faster than the same work one
-    at a time (:func:`patterns.harness.speedups`), a dashed line at the most it could
+    at a time (:func:`patterns.lab.harness.speedups`), a dashed line at the most it could
     (:func:`parallel_ideal`); below, the cores each kept busy. ``cores`` defaults to this
     machine's. A kind run twice in one place shows its last run."""
     if not reports:

@@ -13,11 +13,11 @@ from rich.console import Console, JustifyMethod
 from rich.measure import Measurement
 from rich.table import Table
 
-from patterns.harness import Report, knee, littles_law, speedups
+from patterns.lab.harness import Report, knee, littles_law, speedups
 
 if TYPE_CHECKING:
+    from patterns.lab.threads_vs_async import Result
     from patterns.server import Counts
-    from patterns.threads_vs_async import Result
 
 
 def _maybe(value: float | None, spec: str, suffix: str = "") -> str:

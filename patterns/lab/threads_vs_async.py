@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 import anyio
 
 from patterns.contract import check, check_choice
-from patterns.probe import peak_rss_kib
+from patterns.lab.probe import peak_rss_kib
 from patterns.server import Server
 
 KINDS = ("threads", "async")
@@ -187,7 +187,14 @@ def measure(
     check("delay", delay, 0, whole=False)
     if timeout is None:
         timeout = 60 + 2 * delay
-    command = [sys.executable, "-m", "patterns.threads_vs_async", kind, str(clients), str(delay)]
+    command = [
+        sys.executable,
+        "-m",
+        "patterns.lab.threads_vs_async",
+        kind,
+        str(clients),
+        str(delay),
+    ]
     command.append(str(timeout))
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
