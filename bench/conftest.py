@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from patterns.lab.backends import BACKENDS, available
+
 from .scenarios import (
     SCALES,
     Results,
@@ -85,12 +87,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_report_header() -> list[str]:
+    lines = []
     missing = [name for name in ("aiometer", "aiostream") if not _installed(name)]
-    if not missing:
-        return []
-    return [
-        f"bench: peers not installed, skipped: {', '.join(missing)} (pip install -e '.[bench]')"
-    ]
+    if missing:
+        lines.append(
+            f"bench: peers not installed, skipped: {', '.join(missing)} (pip install -e '.[bench]')"
+        )
+    absent = [backend for backend in BACKENDS if backend not in available()]
+    if absent:
+        lines.append(
+            f"bench: backends not installed, left out: {', '.join(absent)} "
+            "(pip install -e '.[backends]')"
+        )
+    return lines
 
 
 def _installed(package: str) -> bool:

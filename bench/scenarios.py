@@ -37,7 +37,7 @@ import anyio
 import anyio.lowlevel
 from rich.table import Table
 
-from patterns.lab.harness import check_backend
+from patterns.lab.backends import BACKENDS, run_on
 from patterns.lab.probe import Probe, peak_rss_kib
 from patterns.lab.registry import PATTERNS
 from patterns.lab.workload import Item, do_work
@@ -45,8 +45,9 @@ from patterns.lab.workload import Item, do_work
 Work = Callable[[Any], Coroutine[Any, Any, Any]]
 Runner = Callable[[Work, Sequence[Any], int], Awaitable[None]]
 Kind = Literal["pattern", "floor", "peer", "probe"]
-ALL_BACKENDS = frozenset({"asyncio", "uvloop", "trio"})
-ASYNCIO_ONLY = frozenset({"asyncio", "uvloop"})
+ALL_BACKENDS = frozenset(BACKENDS)
+#: asyncio's own loop and uvloop's: what asyncio's primitives run on.
+ASYNCIO_ONLY = ALL_BACKENDS - {"trio"}
 
 
 @dataclass(frozen=True)
@@ -257,16 +258,9 @@ def get_impl(name: str) -> Impl:
 
 #: The raw pool each backend is judged against in the efficiency scenario.
 RAW_POOL = {
-    "asyncio": "raw asyncio queue pool",
-    "uvloop": "raw asyncio queue pool",
-    "trio": "raw trio channel pool",
+    backend: "raw trio channel pool" if backend == "trio" else "raw asyncio queue pool"
+    for backend in BACKENDS
 }
-
-
-def run_on(backend: str, fn: Callable[[], Awaitable[Any]]) -> Any:
-    """``fn()`` in a fresh event loop of ``backend``."""
-    name, options = check_backend(backend)
-    return anyio.run(fn, backend=name, backend_options=options)
 
 
 # --- scenario 1: overhead -------------------------------------------------------------------
@@ -425,7 +419,7 @@ class Results:
                     "fixed_us": self.fixed_s[name] * 1e6 if name in self.fixed_s else None,
                     "efficiency": {
                         backend: self.efficiency(name, backend)
-                        for backend in ("asyncio", "uvloop", "trio")
+                        for backend in BACKENDS
                         if (name, backend) in self.makespan
                     },
                     "memory": asdict(self.memory[name]) if name in self.memory else None,
@@ -502,7 +496,7 @@ def summary_table(results: Results) -> Table:
         table.add_column(
             header, justify="left" if header in ("implementation", "kind") else "right"
         )
-    for backend in ("asyncio", "uvloop", "trio"):
+    for backend in BACKENDS:
         table.add_column(f"eff. {backend}", justify="right")
     table.add_column("memory MiB", justify="right")
     for name, kind in results.kinds.items():
@@ -520,7 +514,7 @@ def summary_table(results: Results) -> Table:
             _fmt(per_item / raw if per_item is not None and raw else None, ".2f"),
             _fmt(per_item / peer if per_item is not None and peer else None, ".2f"),
             _fmt(results.fixed_s[name] * 1e6 if name in results.fixed_s else None, ",.0f"),
-            *(_fmt(results.efficiency(name, b), ".1%") for b in ("asyncio", "uvloop", "trio")),
+            *(_fmt(results.efficiency(name, b), ".1%") for b in BACKENDS),
             mem_text,
         )
     return table

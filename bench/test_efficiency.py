@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from patterns.lab.harness import ideal_makespan
+from patterns.lab.backends import available
+from patterns.lab.report import ideal_makespan
 from patterns.lab.workload import Workload
 
 from .conftest import median_seconds
@@ -20,7 +21,7 @@ from .test_overhead import _skip_if_missing
 
 CASES = [
     pytest.param(impl, backend, id=f"{backend}-{impl.name}")
-    for backend in ("asyncio", "uvloop", "trio")
+    for backend in available()
     for impl in implementations()
     if backend in impl.backends and impl.kind != "probe"
 ]

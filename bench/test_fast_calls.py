@@ -32,17 +32,17 @@ from typing import Any
 import anyio
 import pytest
 
-from patterns.lab.harness import ideal_makespan
+from patterns.lab.backends import BACKENDS, available, run_on
 from patterns.lab.registry import PATTERNS
+from patterns.lab.report import ideal_makespan
 from patterns.lab.workload import Workload
 
 from .conftest import EXTRA_SUMMARIES, median_seconds
-from .scenarios import SCALES, Impl, Scale, implementations, run_on, time_efficiency_once
+from .scenarios import RAW_POOL, SCALES, Impl, Scale, implementations, time_efficiency_once
 from .test_overhead import _skip_if_missing
 
-BACKENDS = ("asyncio", "uvloop", "trio")
-#: The raw pool each backend's patterns are judged against.
-RAW = {"raw asyncio queue pool", "raw trio channel pool"}
+#: The raw pools, against which each backend's patterns are judged.
+RAW = set(RAW_POOL.values())
 #: The efficiency a pattern must reach for its calls to count as keeping up.
 KEEPS_UP = 0.9
 
@@ -79,7 +79,7 @@ def _contestants() -> list[Impl]:
 
 CASES = [
     pytest.param(impl, backend, id=f"{backend}-{impl.name}")
-    for backend in BACKENDS
+    for backend in available()
     for impl in _contestants()
     if backend in impl.backends
 ]
@@ -201,7 +201,7 @@ async def _idle_lateness(sleeps: int) -> float:
 
 
 # How late the event loop wakes one idle sleeper: a floor under every pattern's efficiency.
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", available())
 def test_timer_lateness(benchmark: Any, backend: str, scale: Scale) -> None:
     sleeps = 200 if scale == SCALES["full"] else 10
     _SCALE[:] = [fast_scale(scale)]
@@ -231,9 +231,7 @@ def summary_lines() -> list[str]:
         f"{KEEPS_UP:.0%} of the ideal, and {KEEPS_UP:.0%} of the raw pool's efficiency"
     ]
     for backend in BACKENDS:
-        raw = LADDERS.get(
-            (backend, "raw trio channel pool" if backend == "trio" else "raw asyncio queue pool")
-        )
+        raw = LADDERS.get((backend, RAW_POOL[backend]))
         for impl in _contestants():
             key = (backend, impl.name)
             if key not in FAST and key not in LADDERS:

@@ -30,12 +30,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 import pytest
 from rich.console import Console
 
 from patterns import worker_pool
-from patterns.lab.harness import Backend, RunIn, measure
+from patterns.lab.backends import Backend, available, run_on
+from patterns.lab.harness import RunIn, measure
 from patterns.lab.workload import Workload
 from patterns.processes import in_processes
 from patterns.threads import in_threads
@@ -43,7 +43,8 @@ from patterns.threads import in_threads
 from .conftest import EXTRA_SUMMARIES, median_seconds
 from .scenarios import SCALES, Scale
 
-BACKENDS: tuple[Backend, ...] = ("asyncio", "trio")
+#: uvloop hands a call to a thread or a process as asyncio does: asyncio and trio say it all.
+BACKENDS = available(("asyncio", "trio"))
 WHERE = ("threads", "processes")
 PAYLOADS = {"8 B": 12345678, "100 KB": b"x" * 100_000}
 PLACES: tuple[RunIn, RunIn] = ("loop", "processes")
@@ -91,7 +92,7 @@ def _per_call_once(backend: str, where: str, payload: Any, calls: int) -> float:
         await worker_pool.run(work, itertools.repeat(payload, calls), limit=1)
         return (time.perf_counter() - start) / calls
 
-    result: float = anyio.run(main, backend=backend)
+    result: float = run_on(backend, main)
     return result
 
 
@@ -101,7 +102,7 @@ def _startup_once(backend: str, where: str) -> float:
         await _adapter(where)(0)
         return time.perf_counter() - start
 
-    result: float = anyio.run(main, backend=backend)
+    result: float = run_on(backend, main)
     return result
 
 

@@ -36,15 +36,15 @@ pytest.importorskip("uvicorn", reason="the http extra is not installed: pip inst
 pytest.importorskip("httpx2", reason="the http extra is not installed: pip install -e '.[http]'")
 
 from patterns import PATTERNS
+from patterns.lab.backends import BACKENDS, run_on
 from patterns.lab.harness import Report, ameasure
 from patterns.lab.http import Call, Served, calling, clients_for, serving
 from patterns.lab.service import Overloaded, Service
 from patterns.lab.workload import Item, Workload
 
 from .conftest import EXTRA_SUMMARIES, median_seconds
-from .scenarios import SCALES, Scale, run_on
+from .scenarios import SCALES, Scale
 
-BACKENDS = ("asyncio", "uvloop", "trio")
 DEPTHS = (1, 10, 20, 50)
 #: The goodput run: capacity and worker loop of 10, service times 20-50 ms.
 CAPACITY = 10
@@ -251,6 +251,7 @@ def test_http_patterns(benchmark: Any, backend: str, limited: Served, scale: Sca
 def summary_lines() -> list[str]:
     """Calls per second and µs per call by client and depth; goodput against Little's law."""
     lines: list[str] = []
+    backend: str  # each table's rows, by backend
     if RATES:
         lines.append(
             "calls/s at zero service time (µs per call: wall · the caller's CPU · the server's "

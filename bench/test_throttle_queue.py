@@ -25,12 +25,13 @@ from typing import Any
 import anyio
 import pytest
 
+from patterns.lab.backends import available, run_on
 from patterns.throttle import Throttle
 
 from .conftest import EXTRA_SUMMARIES
-from .scenarios import SCALES, Scale, Target, run_on
+from .scenarios import SCALES, Scale, Target
 
-BACKENDS = ["asyncio", "uvloop", "trio"]
+BACKENDS = available()
 RATE = 1000  # starts per second
 
 

@@ -47,10 +47,10 @@ Failure mode
     leak waiting for a stuck item.
 
 Cost (measured)
-    3.3 µs per item of plumbing at 50,000 items, limit 100 (median of 3, work = one
-    ``sleep(0)``, asyncio, 2 cores; ``pytest bench --benchmark-only``): 1.4 µs more than the
-    unordered form, for the reorder buffer's dict entry and semaphore release per item. 0.8 MiB
-    at a million items.
+    46k CPU instructions per item of plumbing (work = one pass through the event loop, limit
+    100, asyncio; counted by ``python -m patterns.lab.costs``, as the README's chooser quotes
+    it): half as much again as the unordered form, for the reorder buffer's dict entry and
+    semaphore release per item. 0.8 MiB at a million items.
 
 Beside the textbook version
     The textbook way to get ordered results with a bound is batches: ``gather`` ``limit``

@@ -47,12 +47,13 @@ Failure mode
     throttler).
 
 Cost (measured)
-    1.9 µs per item of plumbing at 50,000 items, limit 100 (median of 3, work = one
-    ``sleep(0)``, asyncio, 2 cores; ``pytest bench --benchmark-only``): the cheapest recipe
-    here, level with a raw asyncio.Queue pool (1.9 µs), because no task and no channel hop is
-    spent per item. 0.8 MiB at a million items. With the worker pool, the pattern to pick for
-    fast calls: it keeps pace with a raw pool from calls of 0.5 ms at limit 100 (``pytest
-    bench/test_fast_calls.py --benchmark-only``).
+    30k CPU instructions per item of plumbing (work = one pass through the event loop, limit
+    100, asyncio; counted by ``python -m patterns.lab.costs``, as the README's chooser quotes
+    it): the cheapest recipe here, level with a raw asyncio.Queue pool in the full benchmark
+    (docs/benchmarks.md), because no task and no channel hop is spent per item. 0.8 MiB at a
+    million items. With the worker pool, the pattern to pick for fast calls: it keeps pace
+    with a raw pool from calls of 0.5 ms at limit 100 (``pytest bench/test_fast_calls.py
+    --benchmark-only``).
 
 Beside the textbook version
     Python's textbook has no buffered stream: the nearest is a task per item behind a

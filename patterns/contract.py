@@ -106,10 +106,10 @@ async def fail_fast(source: object = None) -> AsyncIterator[TaskGroup]:
             yield group
             group.cancel_scope.cancel()  # the consumer is done: so is everything else
     except BaseExceptionGroup as failures:
-        leaves = _leaves(failures)
+        found = leaves(failures)
         # A Ctrl+C outranks the failures it interrupted, as it would without a task group.
-        first = next((e for e in leaves if not isinstance(e, Exception)), leaves[0])
-        for other in (e for e in leaves if e is not first):
+        first = next((e for e in found if not isinstance(e, Exception)), found[0])
+        for other in (e for e in found if e is not first):
             first.add_note(f"also failed before the rest were cancelled: {other!r}")
         # Raised as the work raised it: its own __cause__ and __context__, not the group.
         cause, context, hidden = first.__cause__, first.__context__, first.__suppress_context__
@@ -140,9 +140,9 @@ def portable(error: BaseException, dumps: Callable[[Any], bytes] = pickle.dumps)
     return error
 
 
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    nested = (_leaves(e) if isinstance(e, BaseExceptionGroup) else [e] for e in group.exceptions)
-    return [leaf for leaves in nested for leaf in leaves]
+def leaves(error: BaseException) -> list[BaseException]:
+    """``error``, or the exceptions at the bottom of it if it is a (nested) exception group."""
+    return [leaf for e in getattr(error, "exceptions", ()) for leaf in leaves(e)] or [error]
 
 
 async def send(stream: MemoryObjectSendStream[T], item: T) -> None:

@@ -44,11 +44,13 @@ Failure mode
     errors, but it bounds nothing: the peak concurrency is the number of items.
 
 Cost (measured)
-    57 µs per item of plumbing at 50,000 items (median of 3, work = one ``sleep(0)``, asyncio,
-    2 cores; ``pytest bench --benchmark-only``). Almost all of it is anyio starting 50,000 tasks
-    at once: a bare anyio task group doing the same costs 56 µs, ``asyncio.gather`` 17 µs.
-    Memory grows with the input: 441 MiB at 100,000 items. It wins only on makespan, by running
-    everything at once: on the default workload 1.4 s against 5.0 s for the bounded patterns.
+    190k CPU instructions per item of plumbing at 1,000 to 3,000 items (work = one pass through
+    the event loop, asyncio; counted by ``python -m patterns.lab.costs``, as the README's
+    chooser quotes it), and more as the input grows. Almost all of it is anyio starting every
+    task at once: in the full benchmark (docs/benchmarks.md, 50,000 items) a bare anyio task
+    group doing the same costs as much, ``asyncio.gather`` a third. Memory grows with the
+    input: 441 MiB at 100,000 items. It wins only on makespan, by running everything at once:
+    on the default workload 1.4 s against 5.0 s for the bounded patterns.
 
 Beside the textbook version
     ``asyncio.gather(*(fetch(u) for u in urls))`` is the textbook version, and anyio 4.16 has

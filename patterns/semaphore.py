@@ -46,14 +46,15 @@ Failure mode
     bounded by a semaphore.
 
 Cost (measured)
-    17 µs per item of plumbing at 50,000 items, limit 100 (median of 3, work = one
-    ``sleep(0)``, asyncio, 2 cores; ``pytest bench --benchmark-only``), against 16.3 µs for the
-    textbook anyio spawner: starting an anyio task per item dominates both (the check for a
-    stop before each call adds about 1 µs). A raw asyncio TaskGroup + Semaphore costs 4.1 µs.
+    170k CPU instructions per item of plumbing (work = one pass through the event loop, limit
+    100, asyncio; counted by ``python -m patterns.lab.costs``, as the README's chooser quotes
+    it). Starting an anyio task per item dominates it, as it does the textbook anyio spawner's,
+    which costs as much in the full benchmark (docs/benchmarks.md; the check for a stop before
+    each call adds about 1 µs); a raw asyncio TaskGroup + Semaphore costs a quarter of that.
     That cost shows on fast calls: on 20,000 calls of 1–3 ms at limit 100 it reached 55% of the
     ideal on asyncio and 23% on trio, where the worker pool reached 81% and 63%; it keeps pace
     with a raw pool from calls of about limit × 30 µs on asyncio, limit × 90 µs on trio
-    (``pytest bench/test_fast_calls.py --benchmark-only``; the README's "Fast calls").
+    (``pytest bench/test_fast_calls.py --benchmark-only``; docs/benchmarks.md, "Fast calls").
 
 Beside the textbook version
     The textbook anyio spawner (below, the benchmark's floor) bounds the same way and costs the

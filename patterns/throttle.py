@@ -39,7 +39,7 @@ What it is
 When to use it
     One resource (an API with a quota, a database, a rate-limited service) is reached from
     many places, some of which call each other: a throttled ``get_user`` calls a throttled
-    ``get_avatar``. The four patterns bound one batch; this bounds an application.
+    ``get_avatar``. The other recipes bound one batch; this bounds an application.
 
 Failure mode
     Nested use. With a plain semaphore, once the outer calls hold every permit, their inner
@@ -80,17 +80,19 @@ Failure mode
     own recursion limit (about 400 levels here).
 
 Cost (measured)
-    20 µs per item of plumbing at 50,000 items, limit 100 (median of 3, work = one
-    ``sleep(0)``, asyncio, 2 cores; ``pytest bench --benchmark-only``): a task start per item,
-    like the semaphore recipe (17 µs), plus the permit's scope. Nesting costs a context-variable
-    copy per call; a nested call that finds its parent's permit free takes it without waiting.
+    190k CPU instructions per item of plumbing (work = one pass through the event loop, limit
+    100, asyncio; counted by ``python -m patterns.lab.costs``, as the README's chooser quotes
+    it): a task start per item, like the semaphore recipe (170k), plus the permit's scope;
+    about 20 µs per item in the full benchmark (docs/benchmarks.md). Nesting costs a
+    context-variable copy per call; a nested call that finds its parent's permit free takes it
+    without waiting.
     The check for cancellation before each call starts (see Stopping) adds up to about 1 µs
     per item on asyncio (17.4 and 17.6 µs per item without it, 17.8 and 18.7 with it, in
     alternating runs of ``pytest bench/test_overhead.py --benchmark-only -k throttle``).
 
     On fast calls that cost shows: on 20,000 calls of 1–3 ms at limit 100 the throttle reached
     60% of the ideal on asyncio and 22% on trio, where the worker pool reached 81% and 63%
-    (``pytest bench/test_fast_calls.py --benchmark-only``; the README's "Fast calls").
+    (``pytest bench/test_fast_calls.py --benchmark-only``; docs/benchmarks.md, "Fast calls").
 
     The start queue (with ``max_per_second``) costs O(log n) per start and per cancellation.
     With ``Throttle(N, max_per_second=1000)`` and N calls always queued, the start rate with
@@ -126,7 +128,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypeVarTuple, Unpack
+from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 import anyio
 import anyio.lowlevel
@@ -151,6 +153,55 @@ Ts = TypeVarTuple("Ts")
 BOUNDED = True
 
 
+P = TypeVar("P", bound="_Place")
+
+
+class _Place:
+    """A place in a line: higher priority first (a lower ``key``), then first come."""
+
+    __slots__ = ("gone", "key", "order")
+
+    def __init__(self, key: int, order: int) -> None:
+        self.key = key
+        self.order = order
+        self.gone = False  # out of the line (served or given up), if maybe still in the heap
+
+    def __lt__(self, other: _Place) -> bool:
+        return (self.key, self.order) < (other.key, other.order)
+
+
+class _Line(list[P]):
+    """Places in priority order (``line[0]`` first), which a place may leave from anywhere.
+
+    A heap with lazy deletion: taking a place out of the middle of a heap costs O(n), and with
+    20,000 calls waiting that stalled the event loop for minutes when all were cancelled. So a
+    place that leaves is only marked gone; gone places are popped when they reach the head
+    (which is so always live), and once they are the majority (low priorities cancelled under
+    constant high-priority load never reach it) the heap is rebuilt without them. A departure
+    costs O(log n) at the head, O(1) amortized elsewhere.
+    """
+
+    __slots__ = ("live",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live = 0  # places in the line that have not left it
+
+    def join(self, place: P) -> None:
+        heapq.heappush(self, place)
+        self.live += 1
+
+    def leave(self, place: P) -> None:
+        """``place`` leaves, wherever it stands (once per line it stands in)."""
+        place.gone = True
+        self.live -= 1
+        while self and self[0].gone:
+            heapq.heappop(self)
+        if len(self) > 2 * self.live:
+            self[:] = [waiting for waiting in self if not waiting.gone]
+            heapq.heapify(self)
+
+
 class _Scope:
     """The permit a running call lends to the calls it makes."""
 
@@ -162,35 +213,32 @@ class _Scope:
         self.parent = parent
         self.available = True
         self.closed = False
-        self.waiters: list[tuple[int, int, _Waiter]] = []
+        self.waiters: _Line[_Waiter] = _Line()
 
 
-class _RateWaiter:
-    """A call's place in the start queue (kept only with a rate limit)."""
+class _Waiter(_Place):
+    """A call waiting for a permit, in the pool's line and its parent scope's if any."""
 
-    __slots__ = ("gone", "head_since", "key", "order", "turn")
+    __slots__ = ("event", "granted_from", "lines")
 
-    def __init__(self, key: int, order: int) -> None:
-        self.key = key
-        self.order = order
-        self.turn = anyio.Event()
-        #: Started or cancelled: no longer waiting, whether or not still in the heap.
-        self.gone = False
-        #: When it last became the head of the queue: its arrival, for GCRA (see _pace).
-        self.head_since = math.inf
-
-    def __lt__(self, other: _RateWaiter) -> bool:
-        return (self.key, self.order) < (other.key, other.order)
-
-
-class _Waiter:
-    __slots__ = ("done", "event", "granted_from")
-
-    def __init__(self) -> None:
+    def __init__(self, key: int, order: int, lines: list[_Line[_Waiter]]) -> None:
+        super().__init__(key, order)
+        self.lines = lines
         self.event = anyio.Event()
-        self.done = False
         #: The scope whose permit this waiter was given, or None for one from the pool.
         self.granted_from: _Scope | None = None
+
+
+class _RateWaiter(_Place):
+    """A call's place in the start queue (kept only with a rate limit)."""
+
+    __slots__ = ("head_since", "turn")
+
+    def __init__(self, key: int, order: int) -> None:
+        super().__init__(key, order)
+        self.turn = anyio.Event()
+        #: When it last became the head of the queue: its arrival, for GCRA (see _pace).
+        self.head_since = math.inf
 
 
 # Each call sets, for its own task and every task started from it, the scope it lends. One
@@ -236,11 +284,9 @@ class Throttle:
         self._tolerance = (burst - 1) * self._interval
         self._next_start = -math.inf  # GCRA's "theoretical arrival time"
         self._free = max_concurrency
-        self._pool_waiters: list[tuple[int, int, _Waiter]] = []
-        self._rate_waiters: list[_RateWaiter] = []
-        self._gone_in_queue = 0  # places given up but still in the heap (never its head)
+        self._pool_waiters: _Line[_Waiter] = _Line()
+        self._rate_waiters: _Line[_RateWaiter] = _Line()
         self._order = itertools.count()
-        self._waiting = 0
         self._started = 0
         self._peak = 0
         self._key = id(self)
@@ -278,9 +324,8 @@ class Throttle:
         finally:
             _LENT.reset(token)
             # The scope closes with the call. Calls still queued on it wait on the pool
-            # alone (they are in its queue too); none borrows from it from now on.
+            # alone (they are in its line too); none borrows from it from now on.
             scope.closed = True
-            scope.waiters.clear()
             if scope.available:
                 self._give_back(lent_by)
             # Otherwise a child that outlives this call still runs on the permit, and sends
@@ -301,50 +346,31 @@ class Throttle:
             parent.available = False
             return parent
         if self._free and not self._pool_waiters:
-            self._take_from_pool()
+            self._free -= 1
+            self._peak = max(self._peak, self.max_concurrency - self._free)
             return None
-        waiter = _Waiter()
-        entry = (-priority, next(self._order), waiter)
-        heapq.heappush(self._pool_waiters, entry)
-        if parent is not None:
-            heapq.heappush(parent.waiters, entry)
-        self._waiting += 1
+        lines = [self._pool_waiters] + ([parent.waiters] if parent is not None else [])
+        waiter = _Waiter(-priority, next(self._order), lines)
+        for line in lines:
+            line.join(waiter)
         try:
             await waiter.event.wait()
         except BaseException:
-            if waiter.done:
+            if waiter.gone:
                 # Granted, then cancelled before it could run: hand the permit straight on,
                 # or a cancelled waiter would keep it (the bug of cpython#90155).
                 self._give_back(waiter.granted_from)
             else:
-                waiter.done = True  # withdrawn: both queues skip it from now on
-                self._waiting -= 1
-                self._prune_pool_queue()
+                for line in waiter.lines:  # withdrawn
+                    line.leave(waiter)
             raise
         return waiter.granted_from
 
-    def _take_from_pool(self) -> None:
-        self._free -= 1
-        self._peak = max(self._peak, self.max_concurrency - self._free)
-
     def _grant(self, waiter: _Waiter, lent_by: _Scope | None) -> None:
-        waiter.done = True
+        for line in waiter.lines:
+            line.leave(waiter)
         waiter.granted_from = lent_by
-        self._waiting -= 1
         waiter.event.set()
-        if lent_by is not None:
-            self._prune_pool_queue()  # granted by its parent: its entry in the pool's is dead
-
-    def _prune_pool_queue(self) -> None:
-        # A waiter that leaves the pool's queue other than from its head (withdrawn, or granted
-        # its parent's permit) stays in the heap, skipped when it gets there: taking it out of
-        # the middle would cost O(n). Every live waiter is in the heap and counted in _waiting,
-        # so once the dead ones are the majority, rebuild without them: O(n) once per n/2
-        # departures. Otherwise low priorities cancelled under constant high-priority load,
-        # which never reach the head, would pile up for good.
-        if len(self._pool_waiters) > 2 * self._waiting:
-            self._pool_waiters[:] = [entry for entry in self._pool_waiters if not entry[2].done]
-            heapq.heapify(self._pool_waiters)
 
     def _give_back(self, lent_by: _Scope | None) -> None:
         """A call is done with its permit: send it home."""
@@ -354,23 +380,15 @@ class Throttle:
         while scope is not None and scope.closed:
             scope = scope.parent
         if scope is None:
-            self._release_to_pool()
-            return
-        while scope.waiters:
-            _, _, waiter = heapq.heappop(scope.waiters)
-            if not waiter.done:
-                self._grant(waiter, scope)
-                return
-        scope.available = True
-
-    def _release_to_pool(self) -> None:
-        while self._pool_waiters:
-            _, _, waiter = heapq.heappop(self._pool_waiters)
-            if not waiter.done:
+            if self._pool_waiters:
                 # The permit passes straight to the waiter: it never shows as free.
-                self._grant(waiter, None)
-                return
-        self._free += 1
+                self._grant(self._pool_waiters[0], None)
+            else:
+                self._free += 1
+        elif scope.waiters:
+            self._grant(scope.waiters[0], scope)
+        else:
+            scope.available = True
 
     def _withdraw(self, lent_by: _Scope | None, place: _RateWaiter | None) -> None:
         """A call ends before it started: its start-queue place and its permit go back."""
@@ -389,7 +407,7 @@ class Throttle:
         if not self._interval:
             return None
         place = _RateWaiter(-priority, next(self._order))
-        heapq.heappush(self._rate_waiters, place)
+        self._rate_waiters.join(place)
         if self._rate_waiters[0] is place:
             place.head_since = anyio.current_time()  # the head at once: it arrives now
         return place
@@ -435,34 +453,13 @@ class Throttle:
         self._leave_queue(place)
 
     def _leave_queue(self, place: _RateWaiter | None) -> None:
-        """Give a place up, started or cancelled: O(log n) at the head, O(1) (amortized) elsewhere.
-
-        Removing a place from the middle of a heap costs O(n) (find it, re-heapify): with
-        20,000 calls waiting that stalled the event loop for minutes when they were all
-        cancelled. So a place behind the head is only marked gone, and left where it is; gone
-        places are popped when they reach the head. The head itself is never gone: whoever
-        pops it pops the gone places behind it too, and wakes the next live one.
-        """
+        """Give a place up, started or cancelled; if it was the head, wake the next in line."""
         if place is None or place.gone:
             return
-        place.gone = True
         queue = self._rate_waiters
-        if queue[0] is not place:
-            self._gone_in_queue += 1
-            # Gone places deep in the heap may never reach its head (low priorities cancelled
-            # under constant high-priority load) and would pile up for good: once they are the
-            # majority, rebuild without them, O(n) once per n/2 cancellations. The head is
-            # live, so it stays the head.
-            if 2 * self._gone_in_queue > len(queue):
-                queue[:] = [waiter for waiter in queue if not waiter.gone]
-                heapq.heapify(queue)
-                self._gone_in_queue = 0
-            return
-        heapq.heappop(queue)
-        while queue and queue[0].gone:
-            heapq.heappop(queue)
-            self._gone_in_queue -= 1
-        if queue:
+        was_head = queue[0] is place
+        queue.leave(place)
+        if was_head and queue:
             queue[0].head_since = anyio.current_time()  # its arrival, for GCRA
             queue[0].turn.set()  # the next in line may go now
 
@@ -470,7 +467,7 @@ class Throttle:
         """Permits in use (out of the pool), calls waiting, calls started, peak in use."""
         return ThrottleStatistics(
             in_use=self.max_concurrency - self._free,
-            waiting=self._waiting,
+            waiting=self._pool_waiters.live,
             started=self._started,
             peak=self._peak,
         )

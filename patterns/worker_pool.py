@@ -47,11 +47,12 @@ Failure mode
     pool (source article 002), where dropping the senders is what lets the loops end.
 
 Cost (measured)
-    2.2 µs per item of plumbing at 50,000 items, limit 100 (median of 3, work = one
-    ``sleep(0)``, asyncio, 2 cores; ``pytest bench --benchmark-only``): 1.15x a raw
-    asyncio.Queue pool (1.9 µs), a tenth of aiometer (21 µs). 0.9 MiB at a million items.
-    The pattern to pick for fast calls: it keeps pace with a raw pool from calls of 0.5 ms at
-    limit 100 (``pytest bench/test_fast_calls.py --benchmark-only``).
+    35k CPU instructions per item of plumbing (work = one pass through the event loop, limit
+    100, asyncio; counted by ``python -m patterns.lab.costs``, as the README's chooser quotes
+    it). In time, in the full benchmark (docs/benchmarks.md): about a raw asyncio.Queue pool's
+    cost per item, a tenth of aiometer's. 0.9 MiB at a million items. The pattern to pick for
+    fast calls: it keeps pace with a raw pool from calls of 0.5 ms at limit 100 (``pytest
+    bench/test_fast_calls.py --benchmark-only``).
 
 Beside the textbook version
     The pool every asyncio tutorial writes (below, the benchmark's floor) is as fast, but it

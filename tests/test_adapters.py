@@ -23,6 +23,7 @@ import pytest
 from patterns import Pattern, buffered_unordered, worker_pool
 from patterns.contract import RemoteError
 from patterns.lab.probe import cpu_times
+from patterns.lab.report import peak_overlap
 from patterns.lab.workload import Item, WorkFailed, Workload, block
 from patterns.processes import in_processes
 from patterns.threads import in_threads
@@ -76,15 +77,6 @@ def raises_with_note(n: int) -> int:
 class AsyncCall:
     async def __call__(self, n: int) -> int:
         return n
-
-
-def peak_overlap(spans: list[tuple[float, float]]) -> int:
-    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
-    now = peak = 0
-    for _, change in events:
-        now += change
-        peak = max(peak, now)
-    return peak
 
 
 class Running:

@@ -212,18 +212,18 @@ def test_the_sweep_command() -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["compare", "--workload", "tcp", "--service", "queue"], "--service: tcp calls its own"),
+        (["compare", "--transport", "tcp", "--service", "queue"], "--service: tcp calls its own"),
         (["compare", "--work", "cpu", "--capacity", "3"], "--capacity: cpu work goes to no"),
         (["compare", "--service", "none", "--capacity", "3"], "--capacity: there is no service"),
         (["compare", "--capacity", "0"], "--capacity: must be >= 1, got 0"),
         (["compare", "--service", "drop"], "--service: invalid choice: 'drop'"),
-        (["compare", "--client", "httpx2"], "--client: only with --workload http"),
+        (["compare", "--client", "httpx2"], "--client: only with --transport http"),
         (
-            ["compare", "--workload", "http", "--client", "aiohttp", "--backend", "trio"],
+            ["compare", "--transport", "http", "--client", "aiohttp", "--backend", "trio"],
             "--client: aiohttp does not run on trio",
         ),
         (["sweep", "--limits", "0"], "--limits: must be between 1 and 10000, got 0"),
-        (["compare", "--workload", "http", "--work", "cpu"], "--workload: transport http runs"),
+        (["compare", "--transport", "http", "--work", "cpu"], "--transport: transport http runs"),
         (["sweep", "--latency", "0.2", "0.1"], "LO must not exceed HI"),
         (["sweep", "--capacity", "1001"], "--capacity: must be between 1 and 1000"),
     ],
@@ -270,7 +270,7 @@ async def test_compare_over_http() -> None:
 # client, and the table the calls turned away.
 def test_compare_over_http_with_aiohttp() -> None:
     pytest.importorskip("aiohttp", reason="the http extra is not installed")
-    argv = ["compare", "--workload", "http", "--client", "aiohttp", "--items", "8", "--limit", "2"]
+    argv = ["compare", "--transport", "http", "--client", "aiohttp", "--items", "8", "--limit", "2"]
     status, out, _ = _run(*argv, "--latency", "0.005", "0.01")
     assert status == 0, out
     assert "over http (aiohttp), against a service that serves 2 at once" in out
@@ -332,7 +332,7 @@ async def test_a_call_given_up_is_cancelled_in_the_server() -> None:
 # exit 1, no traceback, after the rows that had finished.
 def test_a_server_killed_mid_run_is_one_line() -> None:
     pytest.importorskip("uvicorn", reason="the http extra is not installed")
-    command = [sys.executable, "-m", "patterns", "compare", "--workload", "http"]
+    command = [sys.executable, "-m", "patterns", "compare", "--transport", "http"]
     proc = subprocess.Popen(
         [*command, "--latency", "0.3", "0.3", "--items", "4", "--limit", "2"],
         stdout=subprocess.PIPE,

@@ -16,11 +16,11 @@ from rich.console import Console
 
 from patterns import PATTERNS
 from patterns.door.cli import main
-from patterns.door.commands import _progress
 from patterns.lab.harness import Report, measure
+from patterns.lab.toy import toy_server
 from patterns.lab.workload import Workload
-from patterns.server import Server
 from patterns.show.present import fast_calls_sentence
+from patterns.show.progress import progress_bars
 from patterns.throttle import Throttle
 
 FAST = ["--items", "12", "--latency", "0.001", "0.003", "--limit", "3"]
@@ -273,10 +273,10 @@ def test_misuse(argv: list[str], message: str) -> None:
     [
         (["worker-pool", "--limit", "0"], lambda: Throttle(0)),
         (["compare", "--failure-rate", "2"], lambda: Workload(failure_rate=2)),
-        (["serve", "--drain", "-1"], lambda: Server(drain=-1)),
-        (["serve", "--max-connections", "0"], lambda: Server(max_connections=0)),
-        (["serve", "--idle-timeout", "-1"], lambda: Server(idle_timeout=-1)),
-        (["serve", "--max-line", "7"], lambda: Server(max_line=7)),
+        (["serve", "--drain", "-1"], lambda: toy_server(drain=-1)),
+        (["serve", "--max-connections", "0"], lambda: toy_server(max_connections=0)),
+        (["serve", "--idle-timeout", "-1"], lambda: toy_server(idle_timeout=-1)),
+        (["serve", "--max-line", "7"], lambda: toy_server(max_line=7)),
     ],
 )
 def test_cli_and_library_say_the_same(argv: list[str], build: Callable[[], object]) -> None:
@@ -446,7 +446,7 @@ def test_plot_without_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # On a terminal, the progress bar counts results and calls in flight as the run goes.
 def test_progress_bar_follows_the_run() -> None:
-    bar = _progress(Console(file=io.StringIO(), force_terminal=True), total=20, enabled=True)
+    bar = progress_bars(Console(file=io.StringIO(), force_terminal=True), total=20, enabled=True)
     with bar as on_start:
         update = on_start("worker_pool")
         assert update is not None
@@ -456,7 +456,7 @@ def test_progress_bar_follows_the_run() -> None:
 
 # Off a terminal there is no bar at all.
 def test_no_progress_bar_when_disabled() -> None:
-    with _progress(Console(file=io.StringIO()), total=20, enabled=False) as on_start:
+    with progress_bars(Console(file=io.StringIO()), total=20, enabled=False) as on_start:
         assert on_start("worker_pool") is None
 
 
@@ -512,7 +512,7 @@ def test_parallel_json_counts_the_workers_cpu() -> None:
     ("argv", "message"),
     [
         (["worker-pool", "--run-in", "threads"], "argument --run-in: io work awaits"),
-        (["compare", "--work", "cpu", "--workload", "tcp"], "argument --workload: transport tcp"),
+        (["compare", "--work", "cpu", "--transport", "tcp"], "argument --transport: transport tcp"),
         (["parallel", "--latency", "2", "1"], "argument --latency: LO must not exceed HI"),
         (["parallel", "--pattern", "scatter-gather"], "argument --pattern: invalid choice"),
         (["parallel", "--plot", "x.png"], "argument --plot: parallel does not take it"),
@@ -533,4 +533,66 @@ def test_pattern_command_runs_blocking_work_in_threads() -> None:
         "blocking",
         "threads",
         3,
+    )
+
+
+# --workload, --transport's old name, and sleep, simulated's: each still works, after one
+# warning line naming the new spelling; the run and its exit status are as with the new one.
+@pytest.mark.parametrize(
+    ("old", "new", "warning"),
+    [
+        (["--workload", "tcp"], "tcp", "--workload is deprecated; use --transport"),
+        (["--workload=simulated"], "simulated", "--workload is deprecated; use --transport"),
+        (
+            ["--transport", "sleep"],
+            "simulated",
+            "--transport sleep is deprecated; use --transport simulated",
+        ),
+        (
+            ["--workload", "sleep"],
+            "simulated",
+            "--workload sleep is deprecated; use --transport simulated",
+        ),
+    ],
+)
+def test_deprecated_transport_spellings(old: list[str], new: str, warning: str) -> None:
+    status, out, err = run("semaphore", *FAST, "--service", "none", *old, "--json")
+    assert status == 0
+    assert err.splitlines() == [f"python -m patterns: warning: {warning}"]
+    (report,) = json.loads(out)
+    assert report["transport"] == new
+    assert report["succeeded"] == 12
+
+
+# The new spelling says nothing more; sweep takes the old ones too; --help shows only the new.
+def test_transport_new_spelling_and_help() -> None:
+    status, _, err = run("semaphore", *FAST, "--transport", "simulated", "--json")
+    assert (status, err) == (0, "")
+    argv = ["sweep", "--items", "4", "--latency", "0.001", "0.001", "--limits", "2"]
+    status, out, err = run(*argv, "--service", "reject", "--workload", "sleep", "--json")
+    assert status == 0
+    assert err == (
+        "python -m patterns: warning: --workload sleep is deprecated; use --transport simulated\n"
+    )
+    assert json.loads(out)["reject"][0]["transport"] == "simulated"
+    for command in ("compare", "sweep"):
+        proc = run_module(command, "--help")
+        assert "--transport {simulated," in proc.stdout
+        assert "--workload" not in proc.stdout
+        assert "{sleep" not in proc.stdout
+        assert ",sleep" not in proc.stdout
+
+
+# Misuse with an old spelling is still misuse: exit status 2, and the choices listed are the new.
+def test_deprecated_transport_misuse() -> None:
+    status, out, err = run("compare", "--workload", "udp")
+    assert (status, out) == (2, "")
+    assert err.splitlines() == [
+        "python -m patterns: error: argument --workload: invalid choice: 'udp' (choose from "
+        "'simulated', 'tcp', 'http')"
+    ]
+    status, _, err = run("compare", "--workload", "sleep", "--work", "cpu", "--transport", "tcp")
+    assert status == 2
+    assert err.splitlines()[-1] == (
+        "python -m patterns: error: argument --transport: transport tcp runs io work, not cpu"
     )

@@ -46,12 +46,14 @@ def assert_refused(argv: list[str], message: str) -> None:
 def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any run of a pattern, footgun, benchmark or exhibit fails the test: checks come first."""
     import patterns.door.commands
+    import patterns.door.serving
 
     def ran(*args: object, **kwargs: object) -> Any:
         raise AssertionError("the work ran before the arguments were checked")
 
-    for name in ("compare", "measure", "_run_on", "run_suite"):
+    for name in ("compare", "measure", "run_on", "run_suite"):
         monkeypatch.setattr(patterns.door.commands, name, ran)
+    monkeypatch.setattr(patterns.door.serving, "run_on", ran)
     monkeypatch.setattr(threads_vs_async, "measure", ran)
 
 
@@ -398,16 +400,16 @@ def test_serve_max_delay_checked(value: str, message: str) -> None:
 
 
 def test_serve_passes_max_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    import patterns.server
+    import patterns.lab.toy
 
     seen: dict[str, object] = {}
+    made = patterns.lab.toy.toy_server
 
-    class Recording(patterns.server.Server):
-        def __init__(self, **kwargs: Any) -> None:
-            seen.update(kwargs)
-            super().__init__(**kwargs)
+    def recording(**kwargs: Any) -> Any:
+        seen.update(kwargs)
+        return made(**kwargs)
 
-    monkeypatch.setattr(patterns.server, "Server", Recording)
+    monkeypatch.setattr(patterns.lab.toy, "toy_server", recording)
     # An address that cannot be bound: the server is made, then fails at once.
     status, _, _ = run("serve", "--host", "192.0.2.1", "--max-delay", "2.5")
     assert status == 2
@@ -435,14 +437,15 @@ def test_serve_fails_after_listening(monkeypatch: pytest.MonkeyPatch) -> None:
 
     import patterns.server
 
-    class Failing(patterns.server.Server):
-        async def serve(
-            self, *, task_status: TaskStatus[tuple[str, int]] = anyio.TASK_STATUS_IGNORED
-        ) -> Counts:
-            task_status.started(("127.0.0.1", 1))
-            raise OSError(errno.ENOBUFS, "No buffer space available")
+    async def failing(
+        self: patterns.server.Server,
+        *,
+        task_status: TaskStatus[tuple[str, int]] = anyio.TASK_STATUS_IGNORED,
+    ) -> Counts:
+        task_status.started(("127.0.0.1", 1))
+        raise OSError(errno.ENOBUFS, "No buffer space available")
 
-    monkeypatch.setattr(patterns.server, "Server", Failing)
+    monkeypatch.setattr(patterns.server.Server, "serve", failing)
     status, out, err = run("serve", "--port", "0")
     assert status == 1
     assert out.splitlines()[0] == "listening on 127.0.0.1:1"
@@ -532,7 +535,7 @@ def test_values_out_of_range(argv: list[str], message: str) -> None:
     assert_refused(argv, message)
 
 
-# --workload tcp: every call in flight is a socket on both ends, in this one process; a run
+# --transport tcp: every call in flight is a socket on both ends, in this one process; a run
 # the open-files hard limit cannot hold is refused before it starts, naming what to lower.
 @pytest.mark.usefixtures("no_work")
 @pytest.mark.parametrize(
@@ -546,13 +549,13 @@ def test_values_out_of_range(argv: list[str], message: str) -> None:
          "limit holds 200 connections at once"),
     ],
 )  # fmt: skip
-def test_tcp_workload_within_open_files(
+def test_tcp_transport_within_open_files(
     argv: list[str], message: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import resource
 
     monkeypatch.setattr(resource, "getrlimit", lambda which: (256, 256))
-    status, out, err = run(*argv, "--workload", "tcp")
+    status, out, err = run(*argv, "--transport", "tcp")
     assert status == 2
     assert out == ""
     assert message in one_line(err)
@@ -568,7 +571,7 @@ def test_run_fails_on_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
         raise error
 
     monkeypatch.setattr(patterns.door.commands, "measure", refused)
-    status, out, err = run("semaphore", *FAST, "--workload", "tcp")
+    status, out, err = run("semaphore", *FAST, "--transport", "tcp")
     assert status == 1
     assert out == ""
     assert one_line(err) == (

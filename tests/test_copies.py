@@ -2,7 +2,8 @@
 
 Each recipe and the one helper it may import are copied into a fresh package outside the
 project; in a fresh process, where `import patterns` is made impossible, the copy must keep the
-contract on every backend (tests/copied_recipe.py says which promises).
+contract on every backend (tests/copied_recipe.py says which promises), and the server its own
+(tests/copied_server.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from patterns.lab.registry import ADAPTERS, CLUSTER_PATTERNS
 
 PACKAGE = Path(__file__).parent.parent / "patterns"
 CHECK = Path(__file__).parent / "copied_recipe.py"
+CHECK_SERVER = Path(__file__).parent / "copied_server.py"
+BACKENDS = ["asyncio", "uvloop", "trio"]
+#: Every page a reader copies: the recipes of the contract, the adapters, the cluster's, the server.
+PAGES = [*PATTERNS, *ADAPTERS, *CLUSTER_PATTERNS, "server"]
 
 
 @pytest.fixture(scope="module")
@@ -31,31 +36,46 @@ def reader_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     app = root / "reader_app"
     app.mkdir()
     (app / "__init__.py").write_text("")
-    for name in [*PATTERNS, *ADAPTERS, *CLUSTER_PATTERNS, "cluster", "contract"]:
+    for name in [*PAGES, "cluster", "contract"]:
         shutil.copy(PACKAGE / f"{name}.py", app / f"{name}.py")
-    shutil.copy(CHECK, root / CHECK.name)
+    for check in (CHECK, CHECK_SERVER):
+        shutil.copy(check, root / check.name)
     return root
 
 
-# A recipe copied with its helper, and nothing else, keeps the contract on every backend.
-@pytest.mark.parametrize("name", list(PATTERNS))
-@pytest.mark.parametrize("backend", ["asyncio", "uvloop", "trio"])
-def test_copied_recipe_keeps_the_contract(reader_project: Path, name: str, backend: str) -> None:
+def run_copied(root: Path, script: str, *arguments: str) -> str:
+    """Run ``script`` in a fresh interpreter in the reader's project; what it printed."""
     proc = subprocess.run(
-        [sys.executable, CHECK.name, f"reader_app.{name}", backend],
-        cwd=reader_project,
+        [sys.executable, script, *arguments],
+        cwd=root,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.strip() == f"reader_app.{name} on {backend}: ok"
+    return proc.stdout.strip()
+
+
+# A recipe copied with its helper, and nothing else, keeps the contract on every backend.
+@pytest.mark.parametrize("name", list(PATTERNS))
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_copied_recipe_keeps_the_contract(reader_project: Path, name: str, backend: str) -> None:
+    said = run_copied(reader_project, CHECK.name, f"reader_app.{name}", backend)
+    assert said == f"reader_app.{name} on {backend}: ok"
+
+
+# The server copied with its helper keeps its promises on every backend: never above the cap,
+# busy or a wait when full, nothing accepted after a shutdown, a drain, every socket closed.
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_copied_server_keeps_its_promises(reader_project: Path, backend: str) -> None:
+    said = run_copied(reader_project, CHECK_SERVER.name, "reader_app.server", backend)
+    assert said == f"reader_app.server on {backend}: ok"
 
 
 # A recipe page's opening example runs against the copy, its imports pointed at the reader's
 # package as the comment on each line says ("copied: from yourapp import ...").
-@pytest.mark.parametrize("name", [*PATTERNS, *ADAPTERS, *CLUSTER_PATTERNS])
+@pytest.mark.parametrize("name", PAGES)
 def test_copied_recipe_runs_its_page_example(reader_project: Path, name: str) -> None:
     first = next(iter(Sybil(parsers=[PythonCodeBlockParser()]).parse(PACKAGE / f"{name}.py")))
     example, changed = re.subn(
@@ -68,13 +88,4 @@ def test_copied_recipe_runs_its_page_example(reader_project: Path, name: str) ->
     assert changed == imports >= 1, "an import line does not say how to import the copy"
     script = reader_project / f"example_{name}.py"
     script.write_text('import sys\n\nsys.modules["patterns"] = None\n' + example)
-    proc = subprocess.run(
-        [sys.executable, script.name],
-        cwd=reader_project,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.strip()
+    assert run_copied(reader_project, script.name)

@@ -23,18 +23,32 @@ from sybil.parsers.markdown import CodeBlockParser, PythonCodeBlockParser
 
 from patterns import PATTERNS
 from patterns.door.cli import build_parser
+from patterns.lab.costs import chooser_costs, quoted
 from patterns.lab.registry import ADAPTERS, CLUSTER_PATTERNS
 
 ROOT = Path(__file__).parent.parent
 README = ROOT / "README.md"
 DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
-RECIPES = [ROOT / "patterns" / f"{name}.py" for name in [*PATTERNS, *ADAPTERS, *CLUSTER_PATTERNS]]
+
+
+def page_of(name: str) -> Path:
+    """A registered recipe's page: its module's file, wherever the module was imported from."""
+    recipe = {**PATTERNS, **ADAPTERS, **CLUSTER_PATTERNS}[name]
+    return Path(str(sys.modules[recipe.__name__].__file__))
+
+
+# A recipe joins these tests by registering: every registered recipe's page is read; and the
+# accept-loop recipe's, which serves calls rather than makes them, so has no registry entry.
+RECIPES = [
+    *(page_of(name) for name in [*PATTERNS, *ADAPTERS, *CLUSTER_PATTERNS]),
+    ROOT / "patterns" / "server.py",
+]
 PAGES = [*DOCS, *RECIPES]
 PYTHON = Sybil(parsers=[PythonCodeBlockParser()])
 
 
 def page_id(path: Path) -> str:
-    return path.relative_to(ROOT).as_posix()
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
 
 
 def python_blocks(path: Path) -> list[str]:
@@ -166,31 +180,66 @@ def test_readme_extras_exist() -> None:
     assert wanted <= set(extras)
 
 
-def _rounded(value: float) -> str:
-    """A cost as the pages quote it: two significant figures ("2.2", "17", "57")."""
-    return f"{value:.2g}" if value < 10 else f"{round(value)}"
+def cost_figure(path: Path) -> str:
+    """The figure a recipe page's "Cost (measured)" section opens with."""
+    return path.read_text().split("\nCost (measured)\n", 1)[1].split()[0]
 
 
 # An adapter's hand-off cost is quoted in the README's chooser and on its page: the same.
 @pytest.mark.parametrize("name", list(ADAPTERS))
 def test_adapter_cost_agrees(name: str) -> None:
-    page = (ROOT / "patterns" / f"{name}.py").read_text()
-    cost = page.split("\nCost (measured)\n", 1)[1].split()[0]
+    cost = cost_figure(page_of(name))
     (chooser,) = re.findall(rf"^\| \[`{name}`\].*\| ([\d.–]+) ms \|$", README.read_text(), re.M)
     assert chooser == cost, f"README says {chooser} ms, {name}.py {cost}"
 
 
-# A pattern's cost per item is quoted in three places: all three say what the table measured.
+# A recipe's cost per item lives in one generated place, the last cell of its chooser row
+# (`python -m patterns.lab.costs --write README.md` writes it); its page opens its Cost
+# section with the same figure.
 @pytest.mark.parametrize("name", list(PATTERNS))
-def test_cost_per_item_agrees_everywhere(name: str) -> None:
-    bench = (ROOT / "docs" / "benchmarks.md").read_text()
-    (measured,) = re.findall(rf"^{name} +pattern +([\d.]+)", bench, flags=re.MULTILINE)
-    quoted = _rounded(float(measured))
-    (chooser,) = re.findall(rf"^\| \[`{name}`\].*\| ([\d.]+) µs \|$", README.read_text(), re.M)
-    assert chooser == quoted, f"README says {chooser} µs, the benchmark table {measured}"
-    page = (ROOT / "patterns" / f"{name}.py").read_text()
-    cost = page.split("\nCost (measured)\n", 1)[1].split()[0]
-    assert cost == quoted, f"{name}.py says {cost} µs, the benchmark table {measured}"
+def test_cost_per_item_is_quoted_from_the_chooser(name: str) -> None:
+    chooser = chooser_costs(README.read_text())
+    assert name in chooser, f"the README's chooser has no row for {name}"
+    figure = chooser[name].removesuffix(" instr.")
+    assert chooser[name] == quoted(1000 * float(figure.removesuffix("k"))), chooser[name]
+    page = cost_figure(page_of(name))
+    assert page == figure, f"{name}.py says {page}, the README's chooser {chooser[name]}"
+
+
+#: Where a count of the recipes would go stale as soon as one is added.
+COUNTED = [
+    README,
+    ROOT / "pyproject.toml",
+    ROOT / "docs" / "developing.md",
+    ROOT / "docs" / "contract.md",
+    ROOT / "docs" / "benchmarks.md",
+    ROOT / "notebooks" / "01-tour.ipynb",
+    ROOT / "patterns" / "__init__.py",
+]
+
+
+def hand_counts(text: str) -> list[str]:
+    """Counts of recipes written in prose ("four patterns", "6 recipes"), outside code blocks;
+    a source named by its title ("the article on the four patterns") is not a count."""
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)
+    number = r"\b(?:two|three|four|five|six|seven|eight|nine|ten|\d+)"
+    kinds = r"(?:classic |bounded |interchangeable )?(?:ways|patterns|recipes)\b"
+    return re.findall(rf"(?<!article on the ){number} {kinds}", prose, flags=re.I)
+
+
+# The finder finds a count in prose, and not one in a code block or an article's title.
+def test_hand_counts_are_found() -> None:
+    text = "Four ways, the 5 bounded patterns.\n```\nall 5 bounded patterns\n```\n"
+    assert hand_counts(text + "(the article on the four patterns)") == [
+        "Four ways",
+        "5 bounded patterns",
+    ]
+
+
+# No page counts the recipes by hand: a count is stale the day a recipe is added.
+@pytest.mark.parametrize("path", COUNTED, ids=page_id)
+def test_no_count_of_recipes_by_hand(path: Path) -> None:
+    assert hand_counts(path.read_text()) == []
 
 
 # The cluster's throughput is quoted on the limit's recipe page and measured in

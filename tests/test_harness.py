@@ -9,6 +9,7 @@ import pytest
 
 from patterns import PATTERNS, collect_errors, worker_pool
 from patterns.lab.harness import (
+    TRANSPORTS,
     BackendUnavailable,
     acompare,
     ameasure,
@@ -132,6 +133,17 @@ def test_missing_backend(monkeypatch: pytest.MonkeyPatch) -> None:
         check_backend("trio")
     with pytest.raises(ValueError, match="backend"):
         check_backend("curio")
+
+
+# How a call travels is simulated, tcp or http; "sleep", the old name, is simulated, deprecated.
+def test_transports_and_the_old_name() -> None:
+    assert TRANSPORTS == ("simulated", "tcp", "http")
+    assert measure("worker_pool", TINY, limit=4).transport == "simulated"
+    with pytest.deprecated_call(match='transport "sleep" is deprecated; use "simulated"'):
+        report = measure("worker_pool", TINY, limit=4, transport="sleep")  # type: ignore[arg-type]
+    assert report.transport == "simulated"
+    with pytest.raises(ValueError, match="transport must be one of simulated, tcp, http"):
+        measure("worker_pool", TINY, transport="pigeon")  # type: ignore[arg-type]
 
 
 # A bad limit reaches the harness's caller as the pattern's own clear error.

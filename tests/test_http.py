@@ -248,6 +248,22 @@ async def test_reset_waits_for_an_idle_service(rejecting: Served) -> None:
     assert (await rejecting.felt()).served == 0
 
 
+# A client that hangs up mid-call (cancelled, or it gave up) cancels its call in the server
+# too: nothing left in service for nobody. (The server is the same whatever the client's loop.)
+@pytest.mark.parametrize("anyio_backend", [_BACKENDS["asyncio"]])
+async def test_a_client_that_hangs_up_cancels_its_call(roomy: Served) -> None:
+    async with (
+        httpx2.AsyncClient(base_url=roomy.url, trust_env=False) as client,
+        anyio.create_task_group() as group,
+    ):
+        group.start_soon(client.get, "/work?index=0&latency=30")
+        await wait_for(roomy, in_service=1)
+        group.cancel_scope.cancel()
+    with anyio.fail_after(2):  # not the 30 s the call asked for
+        while (await roomy.felt()).in_service:  # noqa: ASYNC110 - another process
+            await anyio.sleep(0.01)
+
+
 # aiohttp runs on asyncio alone: on trio, calling() refuses it before opening anything; and
 # clients_for() says which clients each backend has.
 @pytest.mark.parametrize("anyio_backend", [_BACKENDS["trio"]])
@@ -400,6 +416,39 @@ def test_ctrl_c_reaches_the_parent_not_the_server(roomy: Served) -> None:
             if parent.poll() is None:
                 parent.kill()
                 parent.communicate()
+
+
+# The server dies with its parent: once the parent's end of its stdin closes (the parent
+# gone, however it went), it stops rather than serve on for nobody.
+def test_the_server_dies_with_its_parent() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        fd, port = listener.fileno(), listener.getsockname()[1]
+        server = subprocess.Popen(
+            [sys.executable, "-m", "patterns.lab.http", "--fd", str(fd)],
+            stdin=subprocess.PIPE,
+            pass_fds=[fd],
+        )
+    assert server.stdin is not None
+    try:
+        deadline = time.monotonic() + 20
+        while not _answers(f"http://127.0.0.1:{port}/health"):
+            assert time.monotonic() < deadline, "the server never answered"
+            time.sleep(0.02)
+        server.stdin.close()  # as the parent's death would
+        assert server.wait(timeout=5) == -signal.SIGTERM
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx2.get(url, trust_env=False).status_code == 200
+    except httpx2.TransportError:
+        return False
 
 
 # A malformed /work (a bad, negative or missing number) is a 400 that says what is wrong, an

@@ -146,7 +146,7 @@ def _server_pids() -> set[int]:
 def test_ctrl_c_over_http_leaves_no_server(backend: str) -> None:
     pytest.importorskip("uvicorn", reason="the http extra is not installed")
     before = _server_pids()
-    command = [sys.executable, "-m", "patterns", "compare", "--workload", "http"]
+    command = [sys.executable, "-m", "patterns", "compare", "--transport", "http"]
     proc = subprocess.Popen(
         [*command, "--latency", "5", "5", "--backend", backend],
         stdout=subprocess.PIPE,

@@ -1,5 +1,9 @@
-"""The layout is the architecture: recipes stand on anyio and contract.py alone; nothing imports
-upward, so a recipe can be copied out with contract.py beside it and nothing else."""
+"""The layout is the architecture. Every module at the top of ``patterns/`` is a page a reader
+copies: it stands on anyio, the standard library and ``contract.py`` alone. Above the pages, each
+folder is a floor that imports only the floors below it: the lab measures the pages, show draws
+what the lab reports, the footgun exhibits stand on the lab, and the door (the command line)
+stands on all of them. Nothing imports upward and no two modules import each other in a circle.
+"""
 
 from __future__ import annotations
 
@@ -13,150 +17,146 @@ from patterns import PATTERNS
 from patterns.lab.registry import ADAPTERS, CLUSTER_PATTERNS
 
 PACKAGE = Path(__file__).parent.parent / "patterns"
-# Each module, and the package modules it may import; lower layers never import higher ones.
-ALLOWED = {
-    # The one helper a recipe may import: copied beside it, it needs only anyio.
-    "contract": set(),
-    "core": {"contract"},
-    "workload": {"contract"},
-    # The other side of the calls: the workload's calls, through a capacity.
-    "service": {"contract", "workload"},
-    # The same model over real HTTP: a server process serving a Service, and its clients.
-    "http": {"contract", "service", "workload"},
-    "probe": {"core"},
-    "registry": {"core", *PATTERNS, *ADAPTERS, *CLUSTER_PATTERNS},
-    # The accept-loop recipe: copied with contract.py, like the pattern recipes.
-    "server": {"contract"},
-    "threads_vs_async": {"contract", "probe", "server"},
-    "harness": {
-        "contract",
-        "core",
-        "http",
-        "probe",
-        "registry",
-        "server",
-        "service",
-        "workload",
-        *ADAPTERS,
-    },
-    "plots": {"harness", "probe"},
-    # Types only from server and threads_vs_async: what their results look like.
-    "present": {"harness", "server", "threads_vs_async"},
-    # The command line is a door: it parses, and hands over to commands.
-    "cli": {
-        "commands",
-        "contract",
-        "harness",
-        "http",
-        "registry",
-        "service",
-        "workload",
-        "threads_vs_async",
-    },
-    "commands": {
-        "cluster",
-        "contract",
-        "footguns",
-        "harness",
-        "http",
-        "service",
-        "on_cluster",
-        "plots",
-        "present",
-        "registry",
-        "server",
-        "threads_vs_async",
-        "workload",
-    },
-    # Exhibits show a recipe broken and fixed: they stand on the recipes, like the harness.
-    # The exhibits' one instrument is the harness's probe.
-    "footguns/__init__": {"probe"},
-    # And on the adapters and the workload's sync calls, where the footgun is sync work; on
-    # the service model, simulated or over HTTP, where the footgun is what the other side felt.
-    **{
-        f"footguns/{p.stem}": {
-            "core",
-            "workload",
-            "service",
-            "http",
-            "probe",
-            *PATTERNS,
-            *ADAPTERS,
-        }
-        for p in (PACKAGE / "footguns").glob("*.py")
-        if p.stem != "__init__"
-    },
-    "__main__": {"cli"},
-    "__init__": {"core", "registry"},
-    # A recipe imports the contract helper, relatively, and nothing else of the package.
-    **{name: {"contract"} for name in [*PATTERNS, *ADAPTERS]},
-    # The cluster recipes: the contract and their own helper (the Dask client); the limit
-    # stands on the window.
-    "cluster": set(),
-    "cluster_window": {"cluster", "contract"},
-    "cluster_limit": {"cluster", "cluster_window", "contract"},
-    # Above the harness: the same Report, measured from the spans the calls bring back, on
-    # one local cluster for every recipe.
-    "on_cluster": {"cluster", "core", "harness", "probe", "registry", "workload"},
+# The pages beside the registered recipes: the one helper they import, the Dask client the
+# cluster recipes share, and the accept-loop recipe.
+HELPERS = {"contract", "cluster", "server"}
+# Each floor, and the floors it may import (the pages are floor "", at the bottom).
+FLOORS: dict[str, set[str]] = {
+    "": set(),
+    "lab": {""},
+    "show": {"", "lab"},
+    "footguns": {"", "lab"},
+    "door": {"", "lab", "show", "footguns"},
 }
-THIRD_PARTY = {"anyio", "rich"}
-# Optional packages a module may import where it needs them.
+# What each floor may import from outside the package, besides the standard library.
+THIRD_PARTY: dict[str, set[str]] = {
+    "": {"anyio"},
+    "lab": {"anyio"},
+    "show": {"anyio", "rich", "matplotlib"},  # matplotlib: the plot extra, imported to draw
+    "footguns": {"anyio"},
+    "door": {"anyio", "rich"},
+}
+# Optional packages a module imports inside the functions that need them (its extra's).
 OPTIONAL = {
-    "plots": {"matplotlib"},
-    # The cluster extra: imported inside the functions that need it.
     "cluster": {"distributed"},
     "cluster_window": {"distributed", "cloudpickle"},  # Dask's own pickler, which it brings
     "cluster_limit": {"distributed"},
-    # The http extra: the server and the clients, imported inside the functions that need them.
-    "http": {"uvicorn", "httpx2", "httpx", "aiohttp"},
-    # The exhibit of two limits builds its own client, to give it a pool of its own size.
-    "footguns/two_limits": {"httpx2"},
+    "footguns/two_limits": {"httpx2"},  # builds its own client, with a pool of its own size
 }
+# The http extra, for the lab's modules that serve and call the service over HTTP.
+HTTP = {"uvicorn", "httpx2", "httpx", "aiohttp"}
+# The longest module; the throttle alone is allowed more (its nesting needs the room).
+MAX_LINES, MAX_LINES_THROTTLE = 400, 600
 
 
-def imports(path: Path) -> set[str]:
+def modules() -> dict[str, Path]:
+    """Every module of the package by name relative to it: ``worker_pool``, ``lab/harness``,
+    ``show/plots/__init__``."""
+    return {str(path.relative_to(PACKAGE).with_suffix("")): path for path in PACKAGE.rglob("*.py")}
+
+
+def floor(module: str) -> str:
+    return module.split("/")[0] if "/" in module else ""
+
+
+def imports(module: str, path: Path) -> set[str]:
+    """The absolute names ``module`` imports, at any depth of its code."""
+    package = ["patterns", *module.split("/")[:-1]]
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            # `from .contract import x` in the package is `patterns.contract`.
-            module = f"patterns.{node.module}" if node.level == 1 else node.module
-            names.add(module)
-            if module == "patterns":
-                names |= {f"patterns.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module_name = ".".join([*base, node.module] if node.module else base)
+            names.add(module_name)
+            names |= {f"{module_name}.{alias.name}" for alias in node.names}
     return names
 
 
-# Every module in the package is placed in a layer.
-def test_every_module_has_a_layer() -> None:
-    found = {p.stem for p in PACKAGE.glob("*.py")}
-    found |= {f"footguns/{p.stem}" for p in (PACKAGE / "footguns").glob("*.py")}
-    assert found == set(ALLOWED)
-
-
-# Each module imports only the layers below it, and only anyio and rich from outside.
-@pytest.mark.parametrize("module", sorted(ALLOWED))
-def test_imports_point_down(module: str) -> None:
-    for name in imports(PACKAGE / f"{module}.py"):
-        if module.startswith("footguns/") and name.startswith("patterns.footguns"):
+def internal(module: str, path: Path) -> set[str]:
+    """The package's own modules that ``module`` imports, named as :func:`modules` names them."""
+    known = modules()
+    found = set()
+    for name in imports(module, path):
+        parts = name.split(".")
+        if parts[0] != "patterns":
             continue
-        top, _, rest = name.partition(".")
-        if top == "patterns":
-            if rest:
-                assert rest.split(".")[0] in ALLOWED[module], f"{module} imports {name}"
-        elif module.startswith("footguns/") or module in {"contract", "core", *PATTERNS}:
-            allowed = {"anyio", "__future__"} | OPTIONAL.get(module, set())
-            assert top in allowed or top in sys.stdlib_module_names, name
-        else:
-            allowed = THIRD_PARTY | OPTIONAL.get(module, set())
-            assert top in allowed or top in sys.stdlib_module_names or top == "__future__", name
+        relative = "/".join(parts[1:])
+        if relative in known:
+            found.add(relative)
+        elif f"{relative}/__init__" in known:
+            found.add(f"{relative}/__init__")
+    return found - {module}
 
 
-# Each recipe's docstring says what it is, when to use it, its failure mode and its cost.
-@pytest.mark.parametrize("name", list(PATTERNS))
+# Every module at the top is a page to copy: a registered recipe or one of the pages' helpers.
+def test_the_top_holds_only_pages() -> None:
+    top = {name for name in modules() if "/" not in name} - {"__init__", "__main__"}
+    assert top == {*PATTERNS, *ADAPTERS, *CLUSTER_PATTERNS, *HELPERS}
+
+
+# Every folder is a floor that this test places.
+def test_every_folder_is_a_floor() -> None:
+    assert {floor(name) for name in modules()} == set(FLOORS)
+
+
+# Each module imports only its own floor and the floors below it; the package's __init__ and
+# __main__ are the entrances, and import lazily whatever they hand over to.
+@pytest.mark.parametrize("module", sorted(set(modules()) - {"__init__", "__main__"}))
+def test_imports_point_down(module: str) -> None:
+    path = modules()[module]
+    for name in internal(module, path):
+        assert floor(name) in {floor(module), *FLOORS[floor(module)]}, f"{module} imports {name}"
+        if floor(module) == "":
+            # A page imports only pages, relatively, so that it works copied beside them.
+            assert name in {"contract", "cluster", "cluster_window"}, f"{module} imports {name}"
+    allowed = THIRD_PARTY[floor(module)] | OPTIONAL.get(module, set())
+    if module.startswith("lab/http"):
+        allowed |= HTTP
+    outside = {n.split(".")[0] for n in imports(module, path)} - {"patterns", "__future__"}
+    assert outside <= allowed | set(sys.stdlib_module_names), (module, outside - allowed)
+
+
+# No circle of imports: following imports from any module never comes back to it.
+def test_no_cycles() -> None:
+    graph = {name: internal(name, path) for name, path in modules().items()}
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, " -> ".join([*path, name])
+        if name in done:
+            return
+        for nxt in sorted(graph[name]):
+            visit(nxt, (*path, name))
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, ())
+
+
+# No module grows past a screenful of screens: 400 lines, the throttle alone 600.
+@pytest.mark.parametrize("module", sorted(modules()))
+def test_modules_stay_short(module: str) -> None:
+    lines = len(modules()[module].read_text().splitlines())
+    assert lines <= (MAX_LINES_THROTTLE if module == "throttle" else MAX_LINES), lines
+
+
+# The door only parses and dispatches: cli.py at most 350 lines, no function over 60.
+def test_the_door_is_thin() -> None:
+    assert len((PACKAGE / "door" / "cli.py").read_text().splitlines()) <= 350
+    for path in (PACKAGE / "door").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                assert length <= 60, f"{path.name}: {node.name} is {length} lines"
+
+
+# Each recipe's docstring says what it is, when to use it, its failure mode and its cost; the
+# accept-loop recipe's too.
+@pytest.mark.parametrize("name", [*PATTERNS, "server"])
 def test_recipe_docstrings(name: str) -> None:
-    doc = PATTERNS[name].__doc__ or ""
+    doc = ast.get_docstring(ast.parse((PACKAGE / f"{name}.py").read_text())) or ""
     for heading in ("What it is", "When to use it", "Failure mode", "Cost (measured)"):
         assert f"\n{heading}\n" in doc, f"{name} lacks {heading!r}"
 
@@ -172,3 +172,17 @@ def test_recipes_import_their_helper_relatively(name: str) -> None:
     assert [(n.level, n.module) for n in froms if n.level] == [(1, "contract")]
     assert not [n.module for n in froms if (n.module or "").startswith("patterns")]
     assert len((PACKAGE / "contract.py").read_text().splitlines()) <= 200
+
+
+# The old import paths of the modules that moved into folders still work, warn, and give the
+# very module that moved, so that patching one patches the other.
+@pytest.mark.parametrize("old", ["harness", "workload", "plots", "cli"])
+def test_moved_modules_keep_their_old_paths(old: str) -> None:
+    import importlib
+
+    import patterns
+
+    sys.modules.pop(f"patterns.{old}", None)
+    with pytest.warns(DeprecationWarning, match=f"patterns.{old} has moved"):
+        found = importlib.import_module(f"patterns.{old}")
+    assert found is importlib.import_module(patterns.MOVED[old])

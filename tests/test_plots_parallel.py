@@ -3,6 +3,9 @@ speedup the table prints, under a dashed line at the most that kind could gain."
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
+
 import anyio
 import numpy as np
 import pytest
@@ -10,11 +13,11 @@ from matplotlib.axes import Axes
 from matplotlib.colors import to_rgba
 from matplotlib.patches import Rectangle
 
-from patterns.lab.harness import RUN_IN, Report, ameasure, speedups
-from patterns.lab.workload import WORK_KINDS, WorkKind, Workload
+import patterns.lab.parallel
+from patterns.lab.parallel import CASES, medians, run_cases
+from patterns.lab.report import Report, speedups
+from patterns.lab.workload import WorkKind, Workload
 from patterns.show import plots
-
-CASES = [(k, w) for k in WORK_KINDS for w in RUN_IN if k != "io" or w == "loop"]
 
 
 def fake(kind: WorkKind, run_in: str, makespan: float, cpu_s: float, limit: int = 8) -> Report:
@@ -39,7 +42,7 @@ def fake(kind: WorkKind, run_in: str, makespan: float, cpu_s: float, limit: int 
         serial_s=serial,
         speedup=serial / makespan,
         failed=0,
-        transport="sleep",
+        transport="simulated",
         bounded=True,
         workload=workload,
         work=kind,
@@ -142,16 +145,45 @@ def test_no_reports() -> None:
 # Real small runs, in one event loop: bars are harness.speedups, sync work on the loop is 1.0×.
 @pytest.mark.timeout(60)
 def test_real_runs() -> None:
-    # One loop for every case: worker processes belong to the loop that started them.
-    async def run_all() -> list[Report]:
-        found = []
-        for kind, where in CASES:
-            workload = Workload(items=6, low=0.01, high=0.02, kind=kind)
-            found.append(await ameasure("worker_pool", workload, limit=2, run_in=where))
-        return found
-
-    reports = anyio.run(run_all)
+    reports = anyio.run(partial(run_cases, "worker_pool", items=6, low=0.01, high=0.02, limit=2))
+    assert [(r.work, r.run_in) for r in reports] == CASES
     speed, _ = panels(reports)
     assert heights(speed) == pytest.approx([s or 0.0 for s in speedups(reports)])
     assert heights(speed)[1] == heights(speed)[4] == pytest.approx(1.0)
     assert [dashed(ax) for ax in speed] == [[2], [2], [2]]
+
+
+# The median of each case is its middle run (the lower middle of an even count), the cases in
+# the order they first ran: what parallel --rounds shows.
+def test_medians_keep_each_cases_middle_run() -> None:
+    rounds = [[replace(r, makespan_s=r.makespan_s * f) for r in FAKE] for f in (3.0, 1.0, 2.0)]
+    assert medians([r for one in rounds for r in one]) == rounds[2]
+    assert medians(rounds[0] + rounds[1]) == rounds[1]
+
+
+# run_cases takes every case in turn, round after round: on_case before each run, on_report
+# after it, and each case's median run at the end.
+def test_run_cases_in_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    makespans = iter([3.0] * len(CASES) + [1.0] * len(CASES) + [2.0] * len(CASES))
+
+    async def ameasure(pattern: str, workload: Workload, *, limit: int, run_in: str) -> Report:
+        (case,) = [r for r in FAKE if (r.work, r.run_in) == (workload.kind, run_in)]
+        return replace(case, pattern=pattern, limit=limit, makespan_s=next(makespans))
+
+    monkeypatch.setattr(patterns.lab.parallel, "ameasure", ameasure)
+    started: list[tuple[int, str, str]] = []
+    ended: list[Report] = []
+    found = anyio.run(
+        partial(
+            run_cases,
+            "semaphore",
+            limit=3,
+            rounds=3,
+            on_case=lambda *case: started.append(case),
+            on_report=ended.append,
+        )
+    )
+    assert started == [(n, kind, where) for n in (1, 2, 3) for kind, where in CASES]
+    assert len(ended) == 3 * len(CASES)
+    assert [(r.work, r.run_in, r.makespan_s) for r in found] == [(*case, 2.0) for case in CASES]
+    assert {(r.pattern, r.limit) for r in found} == {("semaphore", 3)}

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from patterns.lab.harness import Report, build_report, knee
 from patterns.lab.probe import Call
+from patterns.lab.registry import PATTERNS
 from patterns.lab.service import Behaviour, Felt, Service
 from patterns.lab.workload import Item, Workload
 from patterns.show import plots
@@ -23,7 +24,7 @@ from patterns.show import plots
 #: Four items of 0.1 s each.
 WORK = Workload(items=4, low=0.1, high=0.1)
 ITEMS = list(WORK)
-BOUNDED = ["worker_pool", "semaphore", "buffered_unordered", "buffered_ordered", "throttle"]
+BOUNDED = [name for name, pattern in PATTERNS.items() if pattern.BOUNDED]
 
 
 def report(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
+from functools import partial
 
 import anyio
 import pytest
@@ -14,10 +17,12 @@ from anyio.abc import SocketAttribute, SocketStream
 from anyio.streams.stapled import MultiListener
 
 from patterns import PATTERNS
+from patterns import server as server_page
 from patterns.lab.harness import ameasure
 from patterns.lab.threads_vs_async import measure as threads_vs_async
+from patterns.lab.toy import toy_server
 from patterns.lab.workload import Workload
-from patterns.server import BUSY, Server
+from patterns.server import BUSY, Server, serve_until_signalled
 
 from .clients import ask, backend_name, enough_open_files, full_answer, read_all, serving
 
@@ -28,7 +33,7 @@ pytestmark = pytest.mark.anyio
 async def test_flood_is_bounded() -> None:
     # Each client holds a socket on both ends, in this one process.
     enough_open_files(2 * 500 + 200)
-    server = Server(port=0, max_connections=50, delay=0.05, drain=2)
+    server = toy_server(port=0, max_connections=50, delay=0.05, drain=2)
     answers: list[bytes] = []
 
     async def client(i: int) -> None:
@@ -50,7 +55,7 @@ async def test_flood_is_bounded() -> None:
 
 # Graceful shutdown: no accepts after the trigger, all 30 in flight finish, the counts add up.
 async def test_graceful_shutdown_lets_requests_finish() -> None:
-    server = Server(port=0, max_connections=100, drain=5)
+    server = toy_server(port=0, max_connections=100, drain=5)
     answers: list[bytes] = []
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
@@ -78,7 +83,7 @@ async def test_graceful_shutdown_lets_requests_finish() -> None:
 
 # A drain deadline shorter than the work: the rest are cancelled and counted, nothing hangs.
 async def test_short_drain_cancels_the_rest() -> None:
-    server = Server(port=0, drain=0.2)
+    server = toy_server(port=0, drain=0.2)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             _, port = await tg.start(server.serve)
@@ -96,7 +101,7 @@ async def test_short_drain_cancels_the_rest() -> None:
 
 # An idle client is dropped at the timeout, and its slot freed.
 async def test_idle_client_is_dropped() -> None:
-    server = Server(port=0, mode="echo", idle_timeout=0.2, max_connections=1)
+    server = toy_server(port=0, mode="echo", idle_timeout=0.2, max_connections=1)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             _, port = await tg.start(server.serve)
@@ -109,7 +114,7 @@ async def test_idle_client_is_dropped() -> None:
 
 # Echo mode refuses a line longer than the limit.
 async def test_echo_line_limit() -> None:
-    server = Server(port=0, mode="echo", idle_timeout=0.2, max_line=16)
+    server = toy_server(port=0, mode="echo", idle_timeout=0.2, max_line=16)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             _, port = await tg.start(server.serve)
@@ -128,7 +133,7 @@ async def test_echo_line_limit() -> None:
     ],
 )
 async def test_echo_lines_across_reads(pieces: list[bytes], answer: bytes) -> None:
-    server = Server(port=0, mode="echo", idle_timeout=0.3, max_line=16)
+    server = toy_server(port=0, mode="echo", idle_timeout=0.3, max_line=16)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             _, port = await tg.start(server.serve)
@@ -143,7 +148,7 @@ async def test_echo_lines_across_reads(pieces: list[bytes], answer: bytes) -> No
 
 # The queue policy holds the rest in the backlog instead of refusing them.
 async def test_queue_policy() -> None:
-    server = Server(port=0, max_connections=2, policy="queue", delay=0.05)
+    server = toy_server(port=0, max_connections=2, policy="queue", delay=0.05)
     answers: list[bytes] = []
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
@@ -170,7 +175,62 @@ async def test_queue_policy() -> None:
 )  # fmt: skip
 async def test_bad_arguments(kwargs: dict[str, object], name: str) -> None:
     with pytest.raises((TypeError, ValueError), match=name):
-        Server(**kwargs)  # type: ignore[arg-type]
+        toy_server(**kwargs)  # type: ignore[arg-type]
+
+
+# The server's page reads as the other recipe pages do: every section they have (its opening
+# example runs against a copy in tests/test_copies.py).
+def test_server_page_has_the_recipe_sections() -> None:
+    doc = server_page.__doc__ or ""
+    sections = ("What it is", "When to use it", "Failure mode", "Cost (measured)")
+    for heading in (*sections, "Beside the textbook version"):
+        assert f"\n{heading}\n" in doc, heading
+
+
+# A handler that is not callable is refused at once, by name.
+def test_handler_must_be_callable() -> None:
+    with pytest.raises(TypeError, match="handler"):
+        Server(42)  # type: ignore[arg-type]
+
+
+# serve_until_signalled: the address once the signals are caught; on SIGTERM it stops
+# accepting, lets the request in flight finish, and returns.
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+async def test_serve_until_signalled_drains_on_sigterm() -> None:
+    server = toy_server(port=0, drain=5)
+    addresses: list[tuple[str, int]] = []
+    answers: list[bytes] = []
+
+    def listening(host: str, port: int) -> None:
+        addresses.append((host, port))
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(serve_until_signalled, server, on_listening=listening))
+            while not addresses:  # noqa: ASYNC110 - polling a list, in a test
+                await anyio.sleep(0.01)
+
+            async def client() -> None:
+                answers.append(await ask(addresses[0][1], 0.3))
+
+            tg.start_soon(client)
+            while not server.counts.open:  # noqa: ASYNC110 - polling a counter, in a test
+                await anyio.sleep(0.01)
+            os.kill(os.getpid(), signal.SIGTERM)
+        with pytest.raises(OSError, match=r"connection attempts failed|refused"):
+            await anyio.connect_tcp("127.0.0.1", addresses[0][1])
+    assert full_answer(answers[0])
+    assert (server.counts.accepted, server.counts.completed) == (1, 1)
+
+
+# serve_until_signalled returns, too, when the server is shut down some other way.
+async def test_serve_until_signalled_returns_on_shutdown() -> None:
+    server = toy_server(port=0)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            stop = partial(serve_until_signalled, server, on_listening=lambda *_: server.shutdown())
+            tg.start_soon(stop)
+    assert server.counts.accepted == 0
 
 
 # A real SIGINT to `python -m patterns serve`: the address first, then exit 0 and the summary.
@@ -232,7 +292,7 @@ def test_serve_misuse() -> None:
 
 # A client that connects and closes at once ends its own connection, not the server.
 async def test_connect_and_close_does_not_kill_the_server() -> None:
-    server = Server(port=0, delay=0.05)
+    server = toy_server(port=0, delay=0.05)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             _, port = await tg.start(server.serve)
@@ -247,7 +307,7 @@ async def test_connect_and_close_does_not_kill_the_server() -> None:
 
 # A client that hung up frees its slot at once, not at the end of its delay.
 async def test_client_that_hung_up_frees_its_slot() -> None:
-    server = Server(port=0, delay=5, max_connections=5)
+    server = toy_server(port=0, delay=5, max_connections=5)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             _, port = await tg.start(server.serve)
@@ -268,7 +328,7 @@ async def test_client_that_hung_up_frees_its_slot() -> None:
     "request_line", [b"delay -1", b"delay nan", b"delay inf", b"delay 11", b"delay x", b"hello"]
 )
 async def test_bad_delay_is_refused(request_line: bytes) -> None:
-    server = Server(port=0, max_delay=10)
+    server = toy_server(port=0, max_delay=10)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             _, port = await tg.start(server.serve)
@@ -282,7 +342,7 @@ async def test_bad_delay_is_refused(request_line: bytes) -> None:
 
 # An echo client that sends and never reads cannot hold its slot: it times out.
 async def test_client_that_never_reads_times_out() -> None:
-    server = Server(port=0, mode="echo", idle_timeout=0.3, max_connections=1)
+    server = toy_server(port=0, mode="echo", idle_timeout=0.3, max_connections=1)
     with anyio.fail_after(20):
         async with anyio.create_task_group() as tg:
             _, port = await tg.start(server.serve)
@@ -303,7 +363,7 @@ async def test_client_that_never_reads_times_out() -> None:
 
 # Shutdown closes the listening socket at once: a new client is refused during the drain.
 async def test_listener_closes_when_shutdown_begins() -> None:
-    server = Server(port=0, drain=5)
+    server = toy_server(port=0, drain=5)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             _, port = await tg.start(server.serve)
@@ -342,7 +402,7 @@ def _dual_stack(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("policy", ["reject", "queue"])
 async def test_every_listener_is_served(monkeypatch: pytest.MonkeyPatch, policy: str) -> None:
     _dual_stack(monkeypatch)
-    server = Server(port=0, delay=0.01, max_connections=1, policy=policy)  # type: ignore[arg-type]
+    server = toy_server(port=0, delay=0.01, max_connections=1, policy=policy)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             _, port = await tg.start(server.serve)
@@ -357,10 +417,10 @@ async def test_every_listener_is_served(monkeypatch: pytest.MonkeyPatch, policy:
 async def test_bind_error_is_raised_bare() -> None:
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            first = Server(port=0)
+            first = toy_server(port=0)
             _, port = await tg.start(first.serve)
             with pytest.raises(OSError, match="in use"):
-                await tg.start(Server(port=port).serve)
+                await tg.start(toy_server(port=port).serve)
             first.shutdown()
 
 
@@ -392,7 +452,7 @@ async def test_server_survives_running_out_of_file_descriptors(
 # A flood of empty lines costs the server a send per read, not one per line: a client that
 # sends 200,000 of them at once is answered in full within moments.
 async def test_flood_of_empty_lines_is_echoed_in_bulk() -> None:
-    server = Server(port=0, mode="echo", idle_timeout=5)
+    server = toy_server(port=0, mode="echo", idle_timeout=5)
     flood = b"\n" * 200_000
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:

@@ -633,7 +633,7 @@ async def test_random_cancellations_never_stall_the_start_queue(
     assert len(started) == len(set(started))  # none twice
     stats = throttle.statistics()
     assert (stats.in_use, stats.waiting) == (0, 0)
-    assert (throttle._rate_waiters, throttle._gone_in_queue) == ([], 0)
+    assert (throttle._rate_waiters, throttle._rate_waiters.live) == ([], 0)
     with anyio.fail_after(1):
         await throttle.run(work, -1)  # the queue still moves
 
@@ -667,5 +667,5 @@ async def test_cancelled_waiters_do_not_pile_up() -> None:
                     await throttle.run(noop)
                 assert len(throttle._rate_waiters) <= 2
             patient.cancel()
-    assert (throttle._rate_waiters, throttle._gone_in_queue) == ([], 0)
+    assert (throttle._rate_waiters, throttle._rate_waiters.live) == ([], 0)
     assert throttle.statistics().in_use == 0

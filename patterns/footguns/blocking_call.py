@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from patterns.footguns import Exhibit, Instrument, Verdict
+from patterns.footguns.exhibit import Exhibit, Instrument, Verdict
 
 TICKERS, TICKS, TICK_S, BLOCK_S = 4, 6, 0.05, 0.3
 

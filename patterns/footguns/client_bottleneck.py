@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator
 
 from patterns import worker_pool
-from patterns.footguns import Exhibit, Instrument, Spans, Verdict
+from patterns.footguns.exhibit import Exhibit, Instrument, Spans, Verdict
 from patterns.lab.http import calling, serving
 from patterns.lab.probe import Call
 from patterns.lab.workload import Item

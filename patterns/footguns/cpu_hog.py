@@ -17,7 +17,7 @@ import functools
 import anyio
 from anyio.abc import TaskStatus
 
-from patterns.footguns import Exhibit, Instrument, Verdict
+from patterns.footguns.exhibit import Exhibit, Instrument, Verdict
 from patterns.lab.core import Work
 from patterns.lab.workload import Item, burn, spin_rate
 from patterns.processes import in_processes

@@ -19,7 +19,7 @@ import anyio
 import anyio.to_thread
 
 from patterns import worker_pool
-from patterns.footguns import Exhibit, Instrument, Verdict
+from patterns.footguns.exhibit import Exhibit, Instrument, Verdict
 from patterns.lab.core import Work
 from patterns.threads import in_threads
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import anyio
 
 from patterns import semaphore
-from patterns.footguns import Exhibit, Instrument, Verdict
+from patterns.footguns.exhibit import Exhibit, Instrument, Verdict
 
 ITEMS, LIMIT = 40, 5
 

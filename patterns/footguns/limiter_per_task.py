@@ -14,7 +14,7 @@ from __future__ import annotations
 import anyio
 
 from patterns import semaphore
-from patterns.footguns import Exhibit, Instrument, Verdict
+from patterns.footguns.exhibit import Exhibit, Instrument, Verdict
 
 ITEMS, LIMIT = 5_000, 10
 

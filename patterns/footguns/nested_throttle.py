@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 
-from patterns.footguns import Exhibit, Instrument, Verdict
+from patterns.footguns.exhibit import Exhibit, Instrument, Verdict
 from patterns.throttle import Throttle
 
 OUTER, INNER, LIMIT, WORK_S = 5, 2, 3, 0.05

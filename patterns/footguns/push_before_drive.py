@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 
 from patterns import buffered_unordered
-from patterns.footguns import Exhibit, Instrument, Verdict
+from patterns.footguns.exhibit import Exhibit, Instrument, Verdict
 
 ITEMS, LIMIT, GIVE_UP_S = 10, 3, 0.5
 

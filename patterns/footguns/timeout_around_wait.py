@@ -18,7 +18,7 @@ from __future__ import annotations
 import anyio
 
 from patterns import semaphore
-from patterns.footguns import Exhibit, Instrument, Spans, Verdict
+from patterns.footguns.exhibit import Exhibit, Instrument, Spans, Verdict
 from patterns.lab.service import Service
 from patterns.lab.workload import Item
 

@@ -26,7 +26,7 @@ from typing import Any
 import anyio
 
 from patterns import worker_pool
-from patterns.footguns import Exhibit, Instrument, Spans, Verdict
+from patterns.footguns.exhibit import Exhibit, Instrument, Spans, Verdict
 from patterns.lab.core import Outcome, collect_errors
 from patterns.lab.http import Served, outcome, path_of, serving
 from patterns.lab.workload import Item

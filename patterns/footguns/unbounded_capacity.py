@@ -17,7 +17,7 @@ from __future__ import annotations
 import anyio.lowlevel
 
 from patterns import buffered_unordered, scatter_gather
-from patterns.footguns import Exhibit, Instrument, Verdict
+from patterns.footguns.exhibit import Exhibit, Instrument, Verdict
 from patterns.lab.core import Outcome, Pattern, collect_errors
 from patterns.lab.service import Overloaded, Service
 from patterns.lab.workload import Item

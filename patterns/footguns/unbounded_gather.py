@@ -11,7 +11,7 @@ from __future__ import annotations
 import anyio
 
 from patterns import buffered_unordered, scatter_gather
-from patterns.footguns import Exhibit, Instrument, Verdict
+from patterns.footguns.exhibit import Exhibit, Instrument, Verdict
 from patterns.lab.core import Pattern
 
 ITEMS, LIMIT = 5_000, 10

@@ -19,13 +19,16 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
+import anyio
+import anyio.abc
+
+from patterns.contract import leaves
+from patterns.lab.backends import run_on
 from patterns.lab.core import Outcome, collect_errors
-from patterns.lab.harness import Report, build_report
 from patterns.lab.probe import Call, cpu_times, cpu_used
 from patterns.lab.registry import CLUSTER_PATTERNS
+from patterns.lab.report import Report, build_report, peak_overlap
 from patterns.lab.workload import Item, Workload, do_work
-
-Span = tuple[float, float]
 
 
 def spanned(work: Callable[[Item], Awaitable[Any]]) -> Callable[[Item], Awaitable[Any]]:
@@ -69,25 +72,15 @@ async def ameasure_cluster(
         limit=limit,
         bounded=True,
         makespan=makespan,
-        peak=_peak([(c.start, c.end) for c in calls]),
+        peak=peak_overlap((c.start, c.end) for c in calls),
         busy=sum(c.end - c.start for c in calls),
         arrivals=arrivals,
         calls=calls,
         failed=sum(not c.ok for c in calls),
-        transport="sleep",
+        transport="simulated",
         run_in="cluster" if address is None or local else address,
         cpu=cpu,
     )
-
-
-def _peak(spans: list[Span]) -> int:
-    # Ends before starts at the same instant: a call that ends as another starts is not two.
-    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
-    now = peak = 0
-    for _, change in events:
-        now += change
-        peak = max(peak, now)
-    return peak
 
 
 def _lanes(spans: list[tuple[Item, float, float, bool]]) -> list[Call[Item]]:
@@ -119,13 +112,8 @@ def compare_on_cluster(
 ) -> list[Report]:
     """Every cluster recipe on ``workload``, ``where`` being ``local`` (a local cluster per
     recipe) or a scheduler's address, in one fresh asyncio (or uvloop) event loop."""
-    import anyio
-    import anyio.abc
-
     from patterns.cluster import connect
-    from patterns.lab.harness import check_backend
 
-    name, options = check_backend(backend)
     address = None if where == "local" else where
     reports: list[Report] = []
     interrupted = False
@@ -165,12 +153,12 @@ def compare_on_cluster(
                 return
 
     try:
-        anyio.run(run_all, backend=name, backend_options=options)
+        run_on(backend, run_all)
     except BaseExceptionGroup as failures:  # the task group's: the one failure, as itself
         if interrupted:  # a Ctrl+C while the workers started: some died of it
             raise KeyboardInterrupt from None
-        if len(failures.exceptions) == 1:
-            raise failures.exceptions[0] from None
+        if len(found := leaves(failures)) == 1:
+            raise found[0] from None
         raise
     except Exception:
         if interrupted:

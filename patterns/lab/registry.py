@@ -1,7 +1,9 @@
 """The registry: every recipe that honours the ``stream``/``run`` contract, by name.
 
-Everything that says "every pattern" (the conformance suite, the harness, ``compare``, the
-benchmarks) means every entry here. A new recipe registers by adding one line.
+Everything that says "every pattern" (the conformance suite, the copy test, the page tests, the
+harness and ``compare``, the command line, the benchmarks, the cost counter) means every entry
+here. A new recipe registers by adding one line; docs/developing.md ("Adding a recipe") lists
+the three other files it may touch, and tests/test_adding_a_recipe.py keeps that list true.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 :class:`Report` holds what a run observed and what follows from it (the ideal makespan, the
 share of it reached, the speedup over one call at a time, latency percentiles, goodput);
-:func:`build_report` derives all of it in one place. The harness, the cluster harness, the
-tables and the pictures read it; it imports nothing above the workload, the service and the
-probe.
+:func:`build_report` derives all of it in one place, and :func:`peak_overlap` counts the most
+calls in flight at once from their spans. The harness, the cluster harness, the tables and the
+pictures read it; it imports nothing above the workload, the service and the probe.
 """
 
 from __future__ import annotations
@@ -187,6 +187,27 @@ def percentiles(values: Sequence[float]) -> tuple[float | None, float | None, fl
         return values[0], values[0], values[0]
     cuts = statistics.quantiles(values, n=100, method="inclusive")
     return cuts[49], cuts[94], cuts[98]
+
+
+def in_flight(spans: Iterable[tuple[float, float]]) -> list[tuple[float, int]]:
+    """How many spans were open after each start and end, in time order: ``(time, count)``.
+
+    At the same instant an end comes before a start, so spans that touch (one ends as the
+    next starts) are never counted as two at once.
+    """
+    events = sorted(edge for start, end in spans for edge in ((start, 1), (end, -1)))
+    counts: list[tuple[float, int]] = []
+    now = 0
+    for time, change in events:
+        now += change
+        counts.append((time, now))
+    return counts
+
+
+def peak_overlap(spans: Iterable[tuple[float, float]]) -> int:
+    """The most spans, given as ``(start, end)`` pairs, open at once (0 for none); spans that
+    only touch do not overlap (see :func:`in_flight`)."""
+    return max((count for _, count in in_flight(spans)), default=0)
 
 
 def serial_report(workload: Workload, backend: str = "-") -> Report:

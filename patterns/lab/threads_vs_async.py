@@ -11,7 +11,8 @@ What it can run: each client costs a socket on both ends, in the same process, s
 soft limit up to it); and never more than :data:`MAX_CLIENTS`, a thread per client on both
 ends: past a few thousand threads the machine's thread limits (``ulimit -u``, cgroup
 ``pids.max``), not the serving, decide what happens, and starting the threads takes longer
-than a typical delay, so they are no longer all open at once anyway.
+than a typical delay, so they are no longer all open at once anyway. :func:`check_clients`
+says which of the two caps a number of clients is over.
 """
 
 from __future__ import annotations
@@ -28,17 +29,16 @@ from dataclasses import asdict, dataclass
 
 import anyio
 
-from patterns.contract import check, check_choice
+from patterns.contract import check, check_choice, leaves
+from patterns.lab.files import SPARE_FILES, hard_limit, raise_soft_limit
 from patterns.lab.probe import peak_rss_kib
-from patterns.server import Server
+from patterns.lab.toy import toy_server
 
 KINDS = ("threads", "async")
 #: The most clients either side is asked to serve: 4,000 threads on the threads side.
 MAX_CLIENTS = 2_000
 #: Open files each client costs, in the one process that holds both ends.
 FILES_PER_CLIENT = 2
-#: Open files besides the clients': stdio, the listener, the event loop, and a margin.
-SPARE_FILES = 64
 
 
 class ChildFailed(RuntimeError):
@@ -56,24 +56,33 @@ class Result:
     rss_growth_mib: float
 
 
-def open_files_hard_limit() -> int | None:
-    """The open-files hard limit, up to which a process may raise its own soft limit; None if
-    there is none (or no way to know)."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not POSIX
-        return None
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    return None if hard == resource.RLIM_INFINITY else int(hard)
-
-
 def max_clients() -> int:
     """The most clients a run can have here: :data:`MAX_CLIENTS`, or fewer if the open-files
     hard limit cannot hold two sockets per client."""
-    hard = open_files_hard_limit()
+    hard = hard_limit()
     if hard is None:
         return MAX_CLIENTS
     return max(0, min(MAX_CLIENTS, (hard - SPARE_FILES) // FILES_PER_CLIENT))
+
+
+def check_clients(clients: int, name: str = "clients") -> int:
+    """``clients`` if a run can have that many here; else a ValueError that names ``name``
+    and says which cap it is over: the threads (:data:`MAX_CLIENTS`), or the open files."""
+    check(name, clients, -math.inf)  # a whole number, of any size: the caps come next
+    if clients < 1:
+        raise ValueError(f"{name}: threads-vs-async needs at least 1 client, got {clients}")
+    most = max_clients()
+    if clients <= most:
+        return clients
+    if most >= MAX_CLIENTS:
+        raise ValueError(
+            f"{name}: threads-vs-async runs at most {most:,} clients, got {clients:,} (a thread "
+            f"per client on both ends: {2 * most:,} threads)"
+        )
+    raise ValueError(
+        f"{name}: threads-vs-async runs at most {most:,} clients here, got {clients:,}: each "
+        f"holds a socket on both ends, within the open-files hard limit of {hard_limit():,}"
+    )
 
 
 def _threads(clients: int, delay: float) -> tuple[float, int, int]:
@@ -145,7 +154,7 @@ def _threads(clients: int, delay: float) -> tuple[float, int, int]:
 
 
 def _async(clients: int, delay: float) -> tuple[float, int, int]:
-    server = Server(port=0, max_connections=clients, delay=delay, max_delay=delay, drain=1.0)
+    server = toy_server(port=0, max_connections=clients, delay=delay, max_delay=delay, drain=1.0)
     peak_threads = 0
 
     async def client(port: int) -> None:
@@ -178,12 +187,12 @@ def measure(
 ) -> Result:
     """Run one kind in a fresh process and return what it measured.
 
-    ``clients`` must be between 1 and :func:`max_clients`. The child gets ``timeout`` seconds
-    (by default a minute plus twice the delay); if it fails or runs out of time,
-    :class:`ChildFailed` says how, with the last line the child wrote on stderr.
+    ``clients`` must be between 1 and :func:`max_clients` (:func:`check_clients`). The child
+    gets ``timeout`` seconds (by default a minute plus twice the delay); if it fails or runs
+    out of time, :class:`ChildFailed` says how, with the last line the child wrote on stderr.
     """
     check_choice("kind", kind, KINDS)
-    check("clients", clients, 1, max_clients())
+    check_clients(clients)
     check("delay", delay, 0, whole=False)
     if timeout is None:
         timeout = 60 + 2 * delay
@@ -216,25 +225,12 @@ def measure(
         raise ChildFailed(f"the {kind} side printed no result: {proc.stdout[:80]!r}") from None
 
 
-def _raise_open_files(needed: int) -> None:
-    """Raise this process's soft open-files limit to ``needed``, as far as the hard one allows."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not POSIX
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft >= needed:
-        return
-    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-
-
 def _child(kind: str, clients: int, delay: float, timeout: float) -> None:
     if hasattr(signal, "alarm"):
         # The parent kills this process at the deadline; if the parent is gone by then (killed
         # itself), SIGALRM ends it anyway: thousands of threads must not outlive the run.
         signal.alarm(math.ceil(timeout) + 1)
-    _raise_open_files(FILES_PER_CLIENT * clients + SPARE_FILES)
+    raise_soft_limit(FILES_PER_CLIENT * clients + SPARE_FILES)
     run = _threads if kind == "threads" else _async
     # A warm-up with one client first: what is measured is the cost of the connections, not
     # of importing the event loop's backend or starting the first thread.
@@ -246,18 +242,11 @@ def _child(kind: str, clients: int, delay: float, timeout: float) -> None:
     print(json.dumps(asdict(result)))
 
 
-def _leaf(exc: BaseException) -> BaseException:
-    """The first exception at the bottom of a (nested) exception group."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
-
-
 if __name__ == "__main__":
     try:
         _child(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]))
     except Exception as exc:
         # One line, the last on stderr: measure() reports it as what went wrong.
-        error = _leaf(exc)
+        error = leaves(exc)[0]  # the first at the bottom of an exception group
         print(f"{type(error).__name__}: {error}", file=sys.stderr)
         sys.exit(1)

@@ -123,8 +123,9 @@ def spin_rate() -> float:
 def over_tcp(port: int, host: str = "127.0.0.1") -> Callable[[Item], Awaitable[str]]:
     """``do_work`` over a real socket: ask the toy server on ``port`` for the item's latency.
 
-    Each call opens a connection, sends ``delay SECONDS``, and reads until the server closes
-    after ``end N``; an item drawn to fail fails after its answer, as with ``do_work``.
+    The client side of the toy protocol (:mod:`patterns.lab.toy` serves it): each call opens a
+    connection, sends ``delay SECONDS``, and reads until the server closes after ``end N``; an
+    item drawn to fail fails after its answer, as with ``do_work``.
     """
 
     async def call(item: Item) -> str:
