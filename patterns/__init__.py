@@ -69,6 +69,9 @@ MOVED = {
     "cli": "patterns.door.cli",
     "commands": "patterns.door.commands",
 }  # fmt: skip
+#: Moved without a word: an install made before the move has a ``patterns`` script that imports
+#: ``patterns.cli``, and its user can do nothing about that but reinstall.
+QUIET = {"cli"}
 
 
 class _Moved:
@@ -84,29 +87,45 @@ class _Moved:
         import importlib.util
         import warnings
 
-        warnings.warn(
-            f"{fullname} has moved: import {MOVED[name]}", DeprecationWarning, stacklevel=2
-        )
+        if name not in QUIET:
+            message = f"{fullname} has moved: import {MOVED[name]}"
+            warnings.warn(message, DeprecationWarning, stacklevel=2)
         module = importlib.import_module(MOVED[name])
-        return importlib.util.spec_from_loader(fullname, _Existing(module))
+        origin = getattr(module, "__file__", None)
+        return importlib.util.spec_from_loader(fullname, _Existing(module), origin=origin)
 
 
 class _Existing:
-    """A loader that hands back a module already imported, under its old name too."""
+    """A loader that hands back a module already imported, under its old name too, and leaves
+    it as it was (its own ``__spec__``, so that ``importlib.reload`` and ``importlib.resources``
+    still see where it lives); ``python -m`` on the old name runs the module's code."""
 
     def __init__(self, module: Any) -> None:
         self.module = module
+        self.spec = module.__spec__
 
     def create_module(self, spec: object) -> Any:
         return self.module
 
-    def exec_module(self, module: object) -> None:
-        pass
+    def exec_module(self, module: Any) -> None:
+        module.__spec__ = self.spec  # the import system set it to the old name's
 
     def load_module(self, fullname: str) -> Any:
         return self.module
 
+    def get_code(self, fullname: str) -> Any:
+        return self.spec.loader.get_code(self.spec.name)
 
-import sys as _sys  # noqa: E402  # after the finder it installs; sys costs nothing to import
 
-_sys.meta_path.append(_Moved())
+def _install() -> None:
+    import sys
+
+    # Once, even when this package is reloaded: a reload brings a new class of the same name.
+    sys.meta_path[:] = [
+        finder for finder in sys.meta_path if type(finder).__qualname__ != "_Moved"
+        or type(finder).__module__ != __name__
+    ]  # fmt: skip
+    sys.meta_path.append(_Moved())
+
+
+_install()

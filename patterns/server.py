@@ -41,7 +41,8 @@ What it is
     the rest. ``await serve_until_signalled(server, on_listening=...)`` is a program's main
     loop: it serves until SIGINT or SIGTERM, then shuts down and drains. Every connection ends
     one way, counted (``server.counts``): completed, cancelled, timed out (the handler raised
-    TimeoutError) or failed (any other error: it ends that connection only).
+    TimeoutError) or failed (any other error: it ends that connection only, and its traceback
+    goes to this module's logger at DEBUG).
 
 When to use it
     Any server of your own whose clients you do not control: the cap keeps a flood from taking
@@ -102,6 +103,8 @@ anyio.run(textbook)
 from __future__ import annotations
 
 import errno
+import inspect
+import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -112,6 +115,7 @@ from anyio.abc import SocketAttribute, SocketListener, SocketStream, TaskGroup, 
 
 from .contract import check, check_choice
 
+_log = logging.getLogger(__name__)
 #: What serves one connection; the server closes the connection when it returns.
 Handler = Callable[[SocketStream], Awaitable[None]]
 Policy = Literal["reject", "queue"]
@@ -162,8 +166,9 @@ class Server:
         policy: Policy = "reject",
         drain: float = 5.0,
     ) -> None:
-        if not callable(handler):
-            raise TypeError(f"handler must be an async callable taking a stream, got {handler!r}")
+        # A plain `def` would fail on every connection, each failure only counted: say so now.
+        if not any(map(inspect.iscoroutinefunction, (handler, type(handler).__call__))):
+            raise TypeError(f"handler must be an async function taking a stream, got {handler!r}")
         check_choice("policy", policy, ("reject", "queue"))
         check("max_connections", max_connections)
         check("drain", drain, 0, whole=False)
@@ -291,8 +296,9 @@ class Server:
         except Exception:
             # Whatever the client did (reset, closed mid-request, sent garbage), or whatever
             # went wrong in the handler, ends this connection only: counted, and the server
-            # goes on.
+            # goes on. Each one's traceback is logged at DEBUG (a client that resets is no news).
             self.counts.failed += 1
+            _log.debug("a connection failed", exc_info=True)
         finally:
             self.counts.open -= 1
             if self.policy == "queue" and self._room is not None:

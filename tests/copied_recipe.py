@@ -1,8 +1,10 @@
 """Run by tests/test_copies.py in a fresh process, beside copies of one recipe and contract.py.
 
-``python copied_recipe.py PACKAGE.MODULE BACKEND``: `import patterns` is made impossible first,
-then the copied recipe must keep the contract's promises on its own. Exits 0, or with the
-broken promise. Stands alone on purpose: it imports anyio and the copy, nothing else.
+``python copied_recipe.py PACKAGE.MODULE BACKEND...``: `import patterns` is made impossible
+first, then the copied recipe must keep the contract's promises on its own, on each backend in
+turn (each in an event loop of its own; one process for all: an interpreter start costs more
+than the checks). Exits 0, or with the broken promise. Stands alone on purpose: it imports
+anyio and the copy, nothing else.
 """
 
 from __future__ import annotations
@@ -92,12 +94,13 @@ async def check(recipe: Any) -> None:
         assert spy.ahead <= 2 * limit + 1, spy.ahead
 
 
-def main(module: str, backend: str) -> None:
+def main(module: str, *backends: str) -> None:
     recipe = importlib.import_module(module)
-    name, options = ("asyncio", {"use_uvloop": True}) if backend == "uvloop" else (backend, {})
-    anyio.run(check, recipe, backend=name, backend_options=options)
-    print(f"{module} on {backend}: ok")
+    for backend in backends:
+        name, options = ("asyncio", {"use_uvloop": True}) if backend == "uvloop" else (backend, {})
+        anyio.run(check, recipe, backend=name, backend_options=options)
+        print(f"{module} on {backend}: ok", flush=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:])

@@ -28,50 +28,18 @@ from patterns.lab.workload import Item, WorkFailed, Workload, block
 from patterns.processes import in_processes
 from patterns.threads import in_threads
 
+from .sync_work import (
+    double,
+    fails_on_three,
+    pid_then_nap,
+    raises_odd,
+    raises_with_note,
+    timed_nap,
+)
+
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
 ADAPT: dict[str, Callable[..., Any]] = {"threads": in_threads, "processes": in_processes}
-
-
-# Module level, so that a worker process can import them by name.
-def double(n: int) -> int:
-    return 2 * n
-
-
-def timed_nap(seconds: float) -> tuple[float, float]:
-    """Sleep, and say when: CLOCK_MONOTONIC is one clock for every process on the machine."""
-    start = time.monotonic()
-    time.sleep(seconds)
-    return start, time.monotonic()
-
-
-def fails_on_three(n: int) -> int:
-    if n == 3:
-        raise ValueError("three")
-    time.sleep(0.005)
-    return n
-
-
-def pid_then_nap(path: str) -> None:
-    Path(path).write_text(str(os.getpid()))
-    time.sleep(30)
-
-
-class OddInit(Exception):
-    """Rebuilt from pickle as ``OddInit(message)``: a TypeError, its __init__ wants two."""
-
-    def __init__(self, a: int, b: int) -> None:
-        super().__init__(f"{a}/{b}")
-
-
-def raises_odd(a: int, b: int) -> int:
-    raise OddInit(a, b)
-
-
-def raises_with_note(n: int) -> int:
-    error = ValueError(f"bad {n}")
-    error.add_note("while testing")
-    raise error
 
 
 class AsyncCall:
@@ -174,8 +142,9 @@ async def test_abandon_on_cancel_leaves_threads_running() -> None:
     )
     assert time.monotonic() - cancelled < 0.2  # returned at once, not after the 0.3 s naps
     assert running.now == 4
-    await anyio.sleep(0.5)  # they end on their own, later: no thread outlives the test
-    assert running.done == 4
+    with anyio.fail_after(5):  # they end on their own, later: no thread outlives the test
+        while running.done < 4:  # noqa: ASYNC110 - a count kept by the threads
+            await anyio.sleep(0.01)
 
 
 async def cancel_once_running(run: Callable[[], Any], running: Running, calls: int) -> float:
@@ -336,7 +305,7 @@ def test_failed_start_says_why_and_is_reaped(
 
 # A failure whose type cannot be rebuilt from its pickle comes back as a RemoteError naming it.
 async def test_unrebuildable_error_comes_back_named() -> None:
-    with pytest.raises(RemoteError, match=r"^tests\.test_adapters\.OddInit: 1/2 \("):
+    with pytest.raises(RemoteError, match=r"^tests\.sync_work\.OddInit: 1/2 \("):
         await in_processes(partial(raises_odd, b=2))(1)
 
 

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from patterns.lab import threads_vs_async
 from patterns.lab.threads_vs_async import Result
 from patterns.server import Counts
 
+from .children import first_child, wait_until_waiting
 from .test_cli import run
 
 FAST = ["--items", "6", "--latency", "0.001", "0.002", "--limit", "2"]
@@ -613,7 +613,7 @@ def test_ctrl_c_during_threads_vs_async() -> None:
         start_new_session=True,
     )
     try:
-        time.sleep(1.2)  # past the imports, into the first child
+        wait_until_waiting(first_child(proc.pid))  # past the imports, into the first child
         os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole process group
         _, err = proc.communicate(timeout=20)
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from patterns.lab import costs
@@ -42,3 +44,30 @@ def test_write_chooser_fills_the_last_cells() -> None:
 def test_write_chooser_refuses_a_missing_row() -> None:
     with pytest.raises(ValueError, match="no chooser row for buffered_ordered"):
         costs.write_chooser(README, {"worker_pool": 1.0, "buffered_ordered": 1.0})
+
+
+# A new row may leave its last cell empty, written either way ("| |" or "|  |"): it is filled.
+@pytest.mark.parametrize("empty", ["| |", "|  |", "||"])
+def test_write_chooser_fills_an_empty_cell(empty: str) -> None:
+    row = f"| [`chunked`](patterns/chunked.py) | a throwaway | none {empty}\n"
+    written = costs.write_chooser(README + row, {"chunked": 29_765.0})
+    assert written.endswith(
+        "| [`chunked`](patterns/chunked.py) | a throwaway | none | 30k instr. |\n"
+    )
+
+
+# --write refuses a README without every recipe's row, or one it cannot read, before counting
+# (minutes of valgrind), in one line that names the option.
+@pytest.mark.parametrize(("readme", "says"), [("x\n", "no chooser row for"), (None, "cannot read")])
+def test_write_is_checked_before_counting(
+    readme: str | None, says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    target = tmp_path / "README.md"
+    if readme is not None:
+        target.write_text(readme)
+    monkeypatch.setattr(costs, "measure", lambda: pytest.fail("counted before checking"))
+    with pytest.raises(SystemExit) as exit_:
+        costs.main(["--write", str(target)])
+    assert exit_.value.code == 2
+    assert f"error: --write: {says}" in capsys.readouterr().err

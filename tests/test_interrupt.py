@@ -24,6 +24,8 @@ import patterns
 from patterns import PATTERNS, Pattern
 from patterns.lab.harness import check_backend
 
+from .children import wait_until_waiting
+
 BACKENDS = ["asyncio", "uvloop", "trio"]
 
 
@@ -64,7 +66,7 @@ def test_ctrl_c_exits_130(backend: str) -> None:
         text=True,
     )
     try:
-        time.sleep(1.5)  # past start-up, into the calls
+        wait_until_waiting(proc.pid)  # past start-up, into the calls
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=20)
     finally:
@@ -82,7 +84,8 @@ def test_ctrl_c_during_compare_keeps_the_finished_rows(json_only: bool) -> None:
     command += ["--latency", "0.1", "0.1", *(["--json"] if json_only else [])]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(2.5)  # start-up, scatter_gather done, worker_pool under way
+        wait_until_waiting(proc.pid)  # past start-up, scatter_gather under way
+        time.sleep(1)  # scatter_gather done, worker_pool under way (with 3 s to go)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:

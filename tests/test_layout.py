@@ -172,17 +172,3 @@ def test_recipes_import_their_helper_relatively(name: str) -> None:
     assert [(n.level, n.module) for n in froms if n.level] == [(1, "contract")]
     assert not [n.module for n in froms if (n.module or "").startswith("patterns")]
     assert len((PACKAGE / "contract.py").read_text().splitlines()) <= 200
-
-
-# The old import paths of the modules that moved into folders still work, warn, and give the
-# very module that moved, so that patching one patches the other.
-@pytest.mark.parametrize("old", ["harness", "workload", "plots", "cli"])
-def test_moved_modules_keep_their_old_paths(old: str) -> None:
-    import importlib
-
-    import patterns
-
-    sys.modules.pop(f"patterns.{old}", None)
-    with pytest.warns(DeprecationWarning, match=f"patterns.{old} has moved"):
-        found = importlib.import_module(f"patterns.{old}")
-    assert found is importlib.import_module(patterns.MOVED[old])

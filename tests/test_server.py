@@ -187,10 +187,41 @@ def test_server_page_has_the_recipe_sections() -> None:
         assert f"\n{heading}\n" in doc, heading
 
 
-# A handler that is not callable is refused at once, by name.
-def test_handler_must_be_callable() -> None:
-    with pytest.raises(TypeError, match="handler"):
-        Server(42)  # type: ignore[arg-type]
+# A handler that is not an async function (not callable, or a plain def, which would fail on
+# every connection) is refused at once, by name; an async callable object or a partial is not.
+def test_handler_must_be_async() -> None:
+    def plain(stream: SocketStream) -> None:
+        pass
+
+    for wrong in (42, plain):
+        with pytest.raises(TypeError, match="handler must be an async function"):
+            Server(wrong)  # type: ignore[arg-type]
+
+    async def handler(stream: SocketStream, greeting: bytes) -> None:
+        await stream.send(greeting)
+
+    Server(partial(handler, greeting=b"hi"))
+    toy_server(port=0)  # an object with an async __call__
+
+
+# A handler that raises ends its connection only, counted as failed, and its traceback goes to
+# the server's logger at DEBUG: a bug in a handler can be seen, a client that resets is quiet.
+async def test_a_failing_handler_is_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    async def broken(stream: SocketStream) -> None:
+        raise RuntimeError("a bug in the handler")
+
+    server = Server(broken, port=0)
+    with caplog.at_level("DEBUG", logger="patterns.server"):
+        async with anyio.create_task_group() as tg:
+            host, port = await tg.start(server.serve)
+            async with await anyio.connect_tcp(host, port) as client:
+                with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
+                    await client.receive()
+            server.shutdown()
+    assert (server.counts.failed, server.counts.completed) == (1, 0)
+    (record,) = [r for r in caplog.records if r.name == "patterns.server"]
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "a bug in the handler"
 
 
 # serve_until_signalled: the address once the signals are caught; on SIGTERM it stops

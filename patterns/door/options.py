@@ -103,6 +103,10 @@ class _Transport(argparse.Action):
         option_string: str | None = None,
     ) -> None:
         given = str(values)
+        other = getattr(namespace, "transport_flag", option_string)
+        if other != option_string:  # both spellings at once: which did the user mean?
+            raise argparse.ArgumentError(self, f"not allowed with {other}: give --transport alone")
+        namespace.transport_flag = option_string
         value = RENAMED_VALUES.get(given, given)
         setattr(namespace, self.dest, value)
         if option_string == "--transport" and value == given:

@@ -19,12 +19,14 @@ def exhibits() -> dict[str, Exhibit]:
     """Every exhibit by name, in the order of the source articles."""
     from patterns.footguns import (
         blocking_call,
+        busy_poll,
         client_bottleneck,
         cpu_hog,
         default_thread_limit,
         early_release,
         limiter_per_task,
         nested_throttle,
+        one_at_a_time,
         push_before_drive,
         timeout_around_wait,
         two_limits,
@@ -41,6 +43,8 @@ def exhibits() -> dict[str, Exhibit]:
         blocking_call,
         cpu_hog,
         default_thread_limit,
+        one_at_a_time,
+        busy_poll,
         unbounded_gather,
         limiter_per_task,
         unbounded_capacity,

@@ -52,7 +52,7 @@ anyio.run(main)
 
 #: A chooser row of a recipe: its name, then its cost in the last cell.
 CHOOSER_ROW = re.compile(
-    r"^(\| \[`(?P<name>\w+)`\]\(patterns/\w+\.py\) \|.*\| )(?P<cost>[^|]*)( \|)$"
+    r"^(\| \[`(?P<name>\w+)`\]\(patterns/\w+\.py\) \|.*\|) *(?P<cost>[^|]*?) *(\|)$"
 )
 
 
@@ -110,7 +110,7 @@ def write_chooser(text: str, counts: dict[str, float]) -> str:
         row = CHOOSER_ROW.match(line.rstrip("\n"))
         if row and row["name"] in counts:
             seen.add(row["name"])
-            lines[i] = f"{row[1]}{quoted(counts[row['name']])}{row[4]}\n"
+            lines[i] = f"{row[1]} {quoted(counts[row['name']])} {row[4]}\n"
     missing = sorted(set(counts) - seen)
     if missing:
         raise ValueError(f"no chooser row for {', '.join(missing)}: add one to the README")
@@ -127,6 +127,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m patterns.lab.costs", description=__doc__)
     parser.add_argument("--write", metavar="README", type=Path, help="update the chooser there")
     args = parser.parse_args(argv)
+    if args.write:  # a missing row or an unreadable file now, not after minutes of counting
+        try:
+            write_chooser(args.write.read_text(), dict.fromkeys(PATTERNS, 0.0))
+        except OSError as exc:
+            parser.error(f"--write: cannot read {args.write}: {exc.strerror or exc}")
+        except ValueError as exc:
+            parser.error(f"--write: {exc}")
     counts = measure()
     for name, count in counts.items():
         print(f"{name:<20} {count:>10,.0f} instructions per item ({rounded(count)})")

@@ -13,12 +13,20 @@ by :mod:`patterns.lab.calls`; the report and its maths are :mod:`patterns.lab.re
 
 from __future__ import annotations
 
+import inspect
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, nullcontext
-from typing import TYPE_CHECKING, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from patterns.lab.backends import BACKENDS, Backend, BackendUnavailable, check_backend, run_on
+from patterns.lab.backends import (
+    BACKENDS,
+    Backend,
+    BackendUnavailable,
+    check_backend,
+    current_backend,
+    run_on,
+)
 from patterns.lab.calls import (
     DEFAULT_RUN_IN,
     RUN_IN,
@@ -72,6 +80,7 @@ __all__ = [
     "check_run_in",
     "check_transport",
     "compare",
+    "current_backend",
     "ideal_makespan",
     "knee",
     "littles_law",
@@ -340,7 +349,7 @@ def measure(
     **options: Unpack[MeasureOptions],
 ) -> Report:
     """:func:`ameasure`, with the same keywords, in a fresh event loop of ``backend``."""
-    return run_on(backend, lambda: ameasure(pattern, workload, **options))
+    return _in_a_fresh_loop(backend, ameasure, pattern, workload, **options)
 
 
 def compare(
@@ -350,7 +359,7 @@ def compare(
     **options: Unpack[CompareOptions],
 ) -> list[Report]:
     """:func:`acompare`, with the same keywords, in a fresh event loop of ``backend``."""
-    return run_on(backend, lambda: acompare(workload, **options))
+    return _in_a_fresh_loop(backend, acompare, workload, **options)
 
 
 def sweep(
@@ -363,6 +372,22 @@ def sweep(
     **options: Unpack[SweepOptions],
 ) -> list[Report]:
     """:func:`asweep`, with the same keywords, in a fresh event loop of ``backend``."""
-    return run_on(
-        backend, lambda: asweep(pattern, workload, limits=limits, service=service, **options)
+    return _in_a_fresh_loop(
+        backend, asweep, pattern, workload, limits=limits, service=service, **options
     )
+
+
+def _in_a_fresh_loop(
+    backend: str, afn: Callable[..., Awaitable[T]], *args: Any, **options: Any
+) -> T:
+    """``afn(*args, **options)`` in a fresh event loop of ``backend``. Its arguments are
+    checked first, here: a misspelt keyword is the sync form's TypeError, raised before any
+    loop starts, and the old name of a transport warns at the caller's line."""
+    name = afn.__name__.removeprefix("a")
+    try:
+        inspect.signature(afn).bind(*args, **options)
+    except TypeError as exc:
+        raise TypeError(f"{name}() {exc}") from None
+    if "transport" in options:
+        options["transport"] = check_transport(options["transport"])  # the caller's line: 4
+    return run_on(backend, lambda: afn(*args, **options))

@@ -46,7 +46,8 @@ class Report:
     #: serial / actual; None where the serial time is 0.
     speedup: float | None
     failed: int
-    #: "sleep" for simulated calls, "tcp" for real connections to a local server.
+    #: How the calls travelled: "simulated" (each sleeps its latency; once called "sleep"), "tcp"
+    #: (real connections to a local toy server) or "http" (requests to the served service).
     transport: str
     #: False for a pattern that starts everything at once (its ideal uses one slot per item).
     bounded: bool
