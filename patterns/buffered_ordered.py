@@ -84,10 +84,12 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .contract import (
     Items,
+    Limit,
     R,
     SyncSource,
     T,
     Work,
+    bound,
     check,
     checked,
     drain,
@@ -102,7 +104,7 @@ BOUNDED = True
 
 @asynccontextmanager
 async def stream(
-    work: Work[T, R], items: Items[T], *, limit: int, window: int | None = None
+    work: Work[T, R], items: Items[T], *, limit: int | Limit, window: int | None = None
 ) -> AsyncIterator[AsyncIterator[R]]:
     """Keep up to ``limit`` calls in flight; yield results in input order.
 
@@ -110,6 +112,7 @@ async def stream(
     and not yet yielded.
     """
     source = checked(work, items, limit)
+    work, limit = bound(work, limit)  # an adaptive limit: its gate, and its maximum
     window = _check_window(window, limit)
     # One permit per place in the reorder buffer. An item is pulled only with a permit in
     # hand, and the consumer gives it back when it yields that item: the buffer never holds
@@ -197,6 +200,6 @@ def _check_window(window: object, limit: int) -> int:
     return int(check("window", window, limit))  # at least one slot per call in flight
 
 
-async def run(work: Work[T, R], items: Items[T], *, limit: int) -> list[R]:
+async def run(work: Work[T, R], items: Items[T], *, limit: int | Limit) -> list[R]:
     """Every result, in input order."""
     return await run_in_order(stream, work, items, limit=limit)

@@ -95,7 +95,20 @@ from contextlib import asynccontextmanager
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from .contract import Items, R, SyncSource, T, Work, checked, drain, fail_fast, run_in_order, send
+from .contract import (
+    Items,
+    Limit,
+    R,
+    SyncSource,
+    T,
+    Work,
+    bound,
+    checked,
+    drain,
+    fail_fast,
+    run_in_order,
+    send,
+)
 
 #: At most ``limit`` calls in flight: one per slot.
 BOUNDED = True
@@ -103,10 +116,11 @@ BOUNDED = True
 
 @asynccontextmanager
 async def stream(
-    work: Work[T, R], items: Items[T], *, limit: int
+    work: Work[T, R], items: Items[T], *, limit: int | Limit
 ) -> AsyncIterator[AsyncIterator[R]]:
     """Keep up to ``limit`` calls in flight; yield results as they complete."""
     source = checked(work, items, limit)
+    work, limit = bound(work, limit)  # an adaptive limit: its gate, and its maximum
     pull = one_at_a_time(source)
     send_results, receive_results = anyio.create_memory_object_stream[R](limit)
 
@@ -167,6 +181,6 @@ def one_at_a_time(source: AsyncIterator[T]) -> Callable[[], Awaitable[T]]:
     return pull
 
 
-async def run(work: Work[T, R], items: Items[T], *, limit: int) -> list[R]:
+async def run(work: Work[T, R], items: Items[T], *, limit: int | Limit) -> list[R]:
     """Every result, in input order."""
     return await run_in_order(stream, work, items, limit=limit)

@@ -11,7 +11,8 @@ import math
 import pickle
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, TypeVar
+from contextvars import ContextVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import anyio
 from anyio.abc import TaskGroup
@@ -24,10 +25,35 @@ Items = Iterable[T] | AsyncIterable[T]  # what every recipe takes: any iterable,
 Stream = Callable[..., AbstractAsyncContextManager[AsyncIterator[Any]]]  # a recipe's stream()
 
 
+@runtime_checkable
+class Limit(Protocol):
+    """A limit that moves while the calls run (``patterns.adaptive``): a recipe keeps
+    ``maximum`` as its fixed bound (workers, buffer) and runs every call through ``gate``."""
+
+    maximum: int
+
+    def gate(self, work: Work[T, R]) -> Work[T, R]: ...
+
+
+#: The place in an adaptive limit's gate that this task holds, as ``(task id, place)``: a retry
+#: (``patterns.retry``) gives it back while it backs off. Children inherit the variable, not
+#: the place: the task id tells them apart.
+HELD: ContextVar[tuple[int, Any] | None] = ContextVar("patterns_held", default=None)
+
+
+def bound(work: Work[T, R], limit: int | Limit) -> tuple[Work[T, R], int]:
+    """A recipe's work and fixed bound: as they are for an int ``limit``; for a :class:`Limit`,
+    the work through its gate, and its maximum."""
+    if isinstance(limit, Limit) and not isinstance(limit, int):
+        return limit.gate(work), check("limit.maximum", limit.maximum)
+    return work, limit
+
+
 def checked(work: object, items: Items[T], limit: object) -> AsyncIterator[T]:
     """Check a recipe's three arguments, naming the bad one; return the items, unread."""
     check_work(work)
-    check("limit", limit)
+    if not isinstance(limit, Limit):
+        check("limit", limit)
     if isinstance(items, AsyncIterable):
         return aiter(items)
     if isinstance(items, Iterable):
@@ -170,7 +196,9 @@ class drain(AsyncIterator[T]):
             raise StopAsyncIteration from None
 
 
-async def run_in_order(stream: Stream, work: Work[T, R], items: Items[T], *, limit: int) -> list[R]:
+async def run_in_order(
+    stream: Stream, work: Work[T, R], items: Items[T], *, limit: int | Limit
+) -> list[R]:
     """Drive ``stream`` to the end; every result in input order (items numbered as pulled)."""
     check_work(work)
     results: dict[int, R] = {}

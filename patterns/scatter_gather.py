@@ -77,7 +77,7 @@ from contextlib import asynccontextmanager
 import anyio
 import anyio.lowlevel
 
-from .contract import Items, R, T, Work, checked, drain, fail_fast, run_in_order
+from .contract import Items, Limit, R, T, Work, checked, drain, fail_fast, run_in_order
 
 #: Starts everything at once; ``limit`` is checked but bounds nothing.
 BOUNDED = False
@@ -85,7 +85,7 @@ BOUNDED = False
 
 @asynccontextmanager
 async def stream(
-    work: Work[T, R], items: Items[T], *, limit: int
+    work: Work[T, R], items: Items[T], *, limit: int | Limit
 ) -> AsyncIterator[AsyncIterator[R]]:
     """Start a call per item at once; yield results in completion order."""
     # `limit` is checked like everywhere else, then deliberately unused: see "Failure mode".
@@ -118,6 +118,6 @@ async def stream(
         yield drain(receive)
 
 
-async def run(work: Work[T, R], items: Items[T], *, limit: int) -> list[R]:
+async def run(work: Work[T, R], items: Items[T], *, limit: int | Limit) -> list[R]:
     """Every result, in input order."""
     return await run_in_order(stream, work, items, limit=limit)

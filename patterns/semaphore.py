@@ -90,7 +90,7 @@ from contextlib import asynccontextmanager
 import anyio
 import anyio.lowlevel
 
-from .contract import Items, R, T, Work, checked, drain, fail_fast, run_in_order, send
+from .contract import Items, Limit, R, T, Work, bound, checked, drain, fail_fast, run_in_order, send
 
 #: At most ``limit`` calls in flight.
 BOUNDED = True
@@ -98,10 +98,11 @@ BOUNDED = True
 
 @asynccontextmanager
 async def stream(
-    work: Work[T, R], items: Items[T], *, limit: int
+    work: Work[T, R], items: Items[T], *, limit: int | Limit
 ) -> AsyncIterator[AsyncIterator[R]]:
     """Start a task per item, at most ``limit`` at a time; yield results in completion order."""
     source = checked(work, items, limit)
+    work, limit = bound(work, limit)  # an adaptive limit: its gate, and its maximum
     permits = anyio.Semaphore(limit)
     # Room for one result per permit: a task hands its result over and ends, and a consumer
     # that falls behind holds up the tasks (and so the spawner) instead of growing a buffer.
@@ -143,6 +144,6 @@ async def stream(
         yield drain(receive_results)
 
 
-async def run(work: Work[T, R], items: Items[T], *, limit: int) -> list[R]:
+async def run(work: Work[T, R], items: Items[T], *, limit: int | Limit) -> list[R]:
     """Every result, in input order."""
     return await run_in_order(stream, work, items, limit=limit)

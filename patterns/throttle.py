@@ -36,6 +36,11 @@ What it is
     and priorities. ``throttle.stream(work, items)`` and ``await throttle.map(work, items)``
     are the bulk forms, and the module's ``stream``/``run`` give it the cookbook's contract.
 
+    ``Throttle(AIMD())`` (``patterns.adaptive``): a limit that adapts sizes the pool, moved by
+    every call's outcome (a nested call's too); shrunk, it cancels none and grants none until
+    under it. A retry (``patterns.retry``) backs off with its permit back in the pool. The limit
+    is the throttle's own (another user is refused): share the throttle, not the limit.
+
 When to use it
     One resource (an API with a quota, a database, a rate-limited service) is reached from
     many places, some of which call each other: a throttled ``get_user`` calls a throttled
@@ -98,13 +103,11 @@ Cost (measured)
     With ``Throttle(N, max_per_second=1000)`` and N calls always queued, the start rate with
     20,000 queued is that with 100, and the rate asked for: 985 and 988 starts/s on asyncio,
     1000 and 1001 on uvloop, 990 and 987 on trio. Each start's slot counts from the schedule,
-    not from the moment its timer woke, up to a millisecond or so late (the loops' timers count
-    whole ms): counted from the wake, as before, that lateness pushed the schedule back at
-    every start, and the same benchmark gave 830 and 824, 552 and 552, 807 and 798 (858 and
-    850, 896 and 912, 817 and 821 in another run). Only a wake more than an interval late is
-    lost, like a stall: with the machine's load average at 3-5 (other work on its 2 cores),
-    asyncio and trio gave 903-991 starts/s over five runs (621-806 before, over two), uvloop
-    585-1001 (427-550). Cancelling all 20,000 returns in 0.24 s on asyncio, 0.20 s on uvloop,
+    not from the moment its timer woke, up to a millisecond or so late: counted from the wake,
+    that lateness pushed the schedule back at every start (830, 552 and 807 starts/s in the same
+    benchmark). Only a wake more than an interval late is lost, like a stall: at a load average
+    of 3-5, asyncio and trio gave 903-991 starts/s over five runs, uvloop 585-1001.
+    Cancelling all 20,000 returns in 0.24 s on asyncio, 0.20 s on uvloop,
     0.68 s on trio, against 0.21, 0.18 and 0.63 s for as many tasks each blocked on an event, no
     throttle (median of 3; ``pytest bench/test_throttle_queue.py --benchmark-only``). When a
     start and a cancellation re-sorted the whole queue, the same run gave about 300 starts/s
@@ -134,7 +137,9 @@ import anyio
 import anyio.lowlevel
 
 from .contract import (
+    HELD,
     Items,
+    Limit,
     R,
     T,
     Work,
@@ -161,7 +166,7 @@ class _Place:
 
     __slots__ = ("gone", "key", "order")
 
-    def __init__(self, key: int, order: int) -> None:
+    def __init__(self, key: float, order: int) -> None:
         self.key = key
         self.order = order
         self.gone = False  # out of the line (served or given up), if maybe still in the heap
@@ -203,17 +208,45 @@ class _Line(list[P]):
 
 
 class _Scope:
-    """The permit a running call lends to the calls it makes."""
+    """The permit a running call lends to the calls it makes, and the call's round trip."""
 
-    __slots__ = ("available", "closed", "parent", "waiters")
+    __slots__ = ("available", "begun", "closed", "parent", "throttle", "waiters")
 
-    def __init__(self, parent: _Scope | None) -> None:
-        # Where the permit goes home when it is done here: the scope it was borrowed from, or
-        # the pool (None).
-        self.parent = parent
+    def __init__(self, parent: _Scope | None, throttle: Throttle) -> None:
+        self.parent = parent  # where the permit goes home: the scope it came from, or the pool
         self.available = True
         self.closed = False
         self.waiters: _Line[_Waiter] = _Line()
+        self.throttle = throttle
+        self.begin()
+
+    def begin(self) -> None:
+        """The round trip starts: when, the permits out, the limit's cuts (None: a fixed limit)."""
+        p = self.throttle._pool
+        self.begun = None if isinstance(p, _Fixed) else (anyio.current_time(), p.in_flight, p._cuts)
+
+    @asynccontextmanager
+    async def away(self, error: BaseException) -> AsyncIterator[None]:
+        """A retry backs off (``contract.HELD``): the attempt counts, and the permit is back in
+        the pool meanwhile (kept if a child runs on it), taken again at the head of the line."""
+        throttle, held = self.throttle, self.available
+        throttle._observe(error, self)
+        if held:
+            self.available = False
+            throttle._give_back(None)
+        yield  # cancelled here or below, the call has no permit: none goes home
+        if held:
+            await throttle._acquire(math.inf, back=True)
+            throttle._give_back(self)  # to its own scope: available again, or to a child
+        self.begin()
+
+
+class _Fixed:
+    """A fixed limit as the pool sees an adaptive one: ``in_flight`` permits out of ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = self.maximum = limit
+        self.in_flight = 0
 
 
 class _Waiter(_Place):
@@ -221,7 +254,7 @@ class _Waiter(_Place):
 
     __slots__ = ("event", "granted_from", "lines")
 
-    def __init__(self, key: int, order: int, lines: list[_Line[_Waiter]]) -> None:
+    def __init__(self, key: float, order: int, lines: list[_Line[_Waiter]]) -> None:
         super().__init__(key, order)
         self.lines = lines
         self.event = anyio.Event()
@@ -270,9 +303,14 @@ class Throttle:
     """
 
     def __init__(
-        self, max_concurrency: int, *, max_per_second: float | None = None, burst: int = 1
+        self, max_concurrency: int | Limit, *, max_per_second: float | None = None, burst: int = 1
     ) -> None:
-        check("max_concurrency", max_concurrency)
+        pool: Any = max_concurrency  # the permits: `in_flight` out of `limit`
+        if not isinstance(pool, Limit):
+            pool = _Fixed(check("max_concurrency", pool))
+        elif getattr(pool, "owner", pool) is not None or getattr(pool, "in_flight", 1) != 0:
+            raise ValueError(f"max_concurrency: an adaptive limit no one else uses, got {pool!r}")
+        pool.owner = self  # its own gate would not wake this pool's line: none may use it
         if max_per_second is not None:
             check("max_per_second", max_per_second, 0, whole=False)
             if not max_per_second:  # 0 would be "never": None is the way to say "no rate limit"
@@ -283,7 +321,7 @@ class Throttle:
         self._interval = 1 / max_per_second if max_per_second else 0.0
         self._tolerance = (burst - 1) * self._interval
         self._next_start = -math.inf  # GCRA's "theoretical arrival time"
-        self._free = max_concurrency
+        self._pool = pool
         self._pool_waiters: _Line[_Waiter] = _Line()
         self._rate_waiters: _Line[_RateWaiter] = _Line()
         self._order = itertools.count()
@@ -300,29 +338,42 @@ class Throttle:
         check_work(fn)
         _check_priority(priority)
         lent_by = await self._acquire(priority)
-        place = self._queue_for_start(priority)
+        await self._start(lent_by, self._queue_for_start(priority))
+        return await self._lending(lent_by, fn, *args)
+
+    async def _start(self, lent_by: _Scope | None, place: _RateWaiter | None) -> None:
+        """Wait for the call's start slot; cancelled, it gives its permit and place back."""
         try:
-            # Nothing so far need have noticed a cancellation: a free permit is taken without
-            # an await, and one handed over may arrive just as the call is cancelled (its wait
-            # ends normally, the cancellation not yet delivered). Check before fn begins,
-            # rather than let it start and be cancelled at its first await.
+            # Nothing so far need have noticed a cancellation: a free permit is taken without an
+            # await, one handed over may arrive just as the call is cancelled, and a stream's
+            # task started on one a cancelled call handed back is cancelled already. Check
+            # before the work begins: once a stream has stopped, no call may start.
             await anyio.lowlevel.checkpoint_if_cancelled()
             await self._pace(place)
         except BaseException:
-            self._withdraw(lent_by, place)  # cancelled before it started
+            self._withdraw(lent_by, place)
             raise
-        return await self._lending(lent_by, fn, *args)
 
     async def _lending(
         self, lent_by: _Scope | None, fn: Callable[[Unpack[Ts]], Awaitable[R]], *args: *Ts
     ) -> R:
         """Run the call with its permit on loan to the calls it makes; then send it home."""
-        scope = _Scope(lent_by)
+        scope = _Scope(lent_by, self)
         token = _LENT.set({**_LENT.get(), self._key: scope})
+        # With an adaptive limit, a retry backs off without the permit (kept if borrowed).
+        away = scope.begun is not None and lent_by is None
+        held = HELD.set((anyio.get_current_task().id, scope) if away else None)
         try:
-            return await fn(*args)
+            result = await fn(*args)
+        except Exception as error:
+            self._observe(error, scope)
+            raise
+        else:
+            self._observe(None, scope)
+            return result
         finally:
             _LENT.reset(token)
+            HELD.reset(held)
             # The scope closes with the call. Calls still queued on it wait on the pool
             # alone (they are in its line too); none borrows from it from now on.
             scope.closed = True
@@ -333,21 +384,20 @@ class Throttle:
 
     # --- permits ----------------------------------------------------------------------------
 
-    async def _acquire(self, priority: int) -> _Scope | None:
-        """Take a permit: the parent's lent one or one from the pool, whichever comes first.
-
-        Returns the scope it was borrowed from, or None for a permit from the pool.
-        """
-        parent = _LENT.get().get(self._key)
+    async def _acquire(self, priority: float, *, back: bool = False) -> _Scope | None:
+        """Take a permit: the parent's lent one or one from the pool, whichever comes first
+        (``back`` from a retry's back-off: the pool's, at the head of its line). Returns the
+        scope it was borrowed from, or None for a permit from the pool."""
+        parent = None if back else _LENT.get().get(self._key)
         if parent is not None and parent.closed:
             parent = None
         # Fast paths: a free permit is taken without a trip through the event loop.
         if parent is not None and parent.available:
             parent.available = False
             return parent
-        if self._free and not self._pool_waiters:
-            self._free -= 1
-            self._peak = max(self._peak, self.max_concurrency - self._free)
+        if self._pool.in_flight < self._pool.limit and not self._pool_waiters:
+            self._pool.in_flight += 1
+            self._peak = max(self._peak, self._pool.in_flight)
             return None
         lines = [self._pool_waiters] + ([parent.waiters] if parent is not None else [])
         waiter = _Waiter(-priority, next(self._order), lines)
@@ -380,15 +430,25 @@ class Throttle:
         while scope is not None and scope.closed:
             scope = scope.parent
         if scope is None:
-            if self._pool_waiters:
-                # The permit passes straight to the waiter: it never shows as free.
-                self._grant(self._pool_waiters[0], None)
-            else:
-                self._free += 1
+            self._pool.in_flight -= 1
+            self._fill()
         elif scope.waiters:
             self._grant(scope.waiters[0], scope)
         else:
             scope.available = True
+
+    def _fill(self) -> None:
+        """Grant permits from the pool to its line while under the limit (it may have grown)."""
+        while self._pool_waiters and self._pool.in_flight < self._pool.limit:
+            self._pool.in_flight += 1
+            self._peak = max(self._peak, self._pool.in_flight)
+            self._grant(self._pool_waiters[0], None)
+
+    def _observe(self, error: BaseException | None, scope: _Scope) -> None:
+        if scope.begun is not None:  # an adaptive limit: the call's outcome may move it
+            since, in_flight, cuts = scope.begun
+            self._pool._observe(error, anyio.current_time() - since, in_flight, cuts)
+            self._fill()
 
     def _withdraw(self, lent_by: _Scope | None, place: _RateWaiter | None) -> None:
         """A call ends before it started: its start-queue place and its permit go back."""
@@ -465,12 +525,8 @@ class Throttle:
 
     def statistics(self) -> ThrottleStatistics:
         """Permits in use (out of the pool), calls waiting, calls started, peak in use."""
-        return ThrottleStatistics(
-            in_use=self.max_concurrency - self._free,
-            waiting=self._pool_waiters.live,
-            started=self._started,
-            peak=self._peak,
-        )
+        pool, waiting = self._pool, self._pool_waiters
+        return ThrottleStatistics(pool.in_flight, waiting.live, self._started, self._peak)
 
     # --- many calls -------------------------------------------------------------------------
 
@@ -479,25 +535,14 @@ class Throttle:
         self, work: Work[T, R], items: Items[T], *, priority: int = 0
     ) -> AsyncIterator[AsyncIterator[R]]:
         """Run ``work`` on every item under this throttle; yield results as they complete.
-
-        (For all of them in input order, ``map``.)
-        """
-        source = checked(work, items, self.max_concurrency)
+        (For all of them in input order, ``map``.)"""
+        source = checked(work, items, self._pool.maximum)
         _check_priority(priority)
-        send_results, receive_results = anyio.create_memory_object_stream[R](self.max_concurrency)
+        send_results, receive_results = anyio.create_memory_object_stream[R](self._pool.maximum)
 
         async def call(item: T, lent_by: _Scope | None, place: _RateWaiter | None) -> None:
             try:
-                try:
-                    # Before anything else: once the stream has stopped (a call failed, the
-                    # consumer left), no call may start. A task started on a permit that a
-                    # cancelled call handed back is already cancelled: this raises at once,
-                    # where its work would otherwise begin and be cancelled at its first await.
-                    await anyio.lowlevel.checkpoint_if_cancelled()
-                    await self._pace(place)
-                except BaseException:
-                    self._withdraw(lent_by, place)
-                    raise
+                await self._start(lent_by, place)  # before anything else
                 await send(send_results, await self._lending(lent_by, work, item))
             except Exception:
                 # Stop everything now: the task groups would notice only once this task has
@@ -509,12 +554,10 @@ class Throttle:
             # The result channel closes once the last call has ended: the consumer's loop ends.
             async with send_results, anyio.create_task_group() as calls:
                 async for item in source:
-                    # The permit is taken here, before the task starts, as in the semaphore
-                    # recipe: tasks alive stay at the limit however long the input.
+                    # The permit and the start-queue place are taken here, before the task starts,
+                    # as in the semaphore recipe (tasks alive stay at the limit however long the
+                    # input), and in input order (trio runs new tasks in no set order).
                     lent_by = await self._acquire(priority)
-                    # So is the place in the start queue: here, in input order. Taken by the
-                    # task itself, it would go in the order tasks first run, which on trio is
-                    # not the order they were started in (item 4 could start before item 0).
                     place = self._queue_for_start(priority)
                     try:
                         calls.start_soon(call, item, lent_by, place, name="throttle call")
@@ -528,15 +571,11 @@ class Throttle:
 
     async def map(self, work: Work[T, R], items: Items[T], *, priority: int = 0) -> list[R]:
         """Every result, in input order."""
-        stream = _bound_stream(self, priority)  # run_in_order checks `work` before anything
-        return await run_in_order(stream, work, items, limit=self.max_concurrency)
 
+        def stream(w: Work[Any, Any], i: Items[Any], *, limit: int) -> Any:
+            return self.stream(w, i, priority=priority)
 
-def _bound_stream(throttle: Throttle, priority: int) -> Callable[..., Any]:
-    def stream_with_limit(work: Work[Any, Any], items: Items[Any], *, limit: int) -> Any:
-        return throttle.stream(work, items, priority=priority)
-
-    return stream_with_limit
+        return await run_in_order(stream, work, items, limit=self._pool.maximum)  # checks work
 
 
 def _check_priority(priority: object) -> None:
@@ -548,7 +587,7 @@ def _check_priority(priority: object) -> None:
 
 @asynccontextmanager
 async def stream(
-    work: Work[T, R], items: Items[T], *, limit: int
+    work: Work[T, R], items: Items[T], *, limit: int | Limit
 ) -> AsyncIterator[AsyncIterator[R]]:
     """A fresh ``Throttle(limit)`` over ``items``; results in completion order."""
     source = checked(work, items, limit)
@@ -556,6 +595,6 @@ async def stream(
         yield results
 
 
-async def run(work: Work[T, R], items: Items[T], *, limit: int) -> list[R]:
+async def run(work: Work[T, R], items: Items[T], *, limit: int | Limit) -> list[R]:
     """Every result, in input order."""
     return await run_in_order(stream, work, items, limit=limit)

@@ -94,7 +94,7 @@ from contextlib import asynccontextmanager
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .contract import Items, R, T, Work, checked, drain, fail_fast, run_in_order, send
+from .contract import Items, Limit, R, T, Work, bound, checked, drain, fail_fast, run_in_order, send
 
 #: At most ``limit`` calls in flight: one per worker.
 BOUNDED = True
@@ -102,10 +102,11 @@ BOUNDED = True
 
 @asynccontextmanager
 async def stream(
-    work: Work[T, R], items: Items[T], *, limit: int
+    work: Work[T, R], items: Items[T], *, limit: int | Limit
 ) -> AsyncIterator[AsyncIterator[R]]:
     """Run up to ``limit`` workers over a shared channel; yield results in completion order."""
     source = checked(work, items, limit)
+    work, limit = bound(work, limit)  # an adaptive limit: its gate, and its maximum
     # The work channel holds up to `limit` items, as an asyncio.Queue(limit) would: the feeder
     # fills it in bursts instead of waking for every item, and a worker that frees up finds
     # its next item waiting. Unbuffered, each item costs the feeder a trip through the event
@@ -160,6 +161,6 @@ async def stream(
         yield drain(receive_results)
 
 
-async def run(work: Work[T, R], items: Items[T], *, limit: int) -> list[R]:
+async def run(work: Work[T, R], items: Items[T], *, limit: int | Limit) -> list[R]:
     """Every result, in input order."""
     return await run_in_order(stream, work, items, limit=limit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,6 +15,21 @@ BACKENDS = [
     pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
     pytest.param(("trio", {}), id="trio"),
 ]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _prog() -> Iterator[None]:
+    """The CLI names itself as it was started (``patterns.show.output.PROG``): ``python -m
+    patterns`` when pytest runs as ``python -m pytest``, ``patterns`` in xdist's workers. The
+    tests call it in-process as the README starts it, however pytest itself was started."""
+    from patterns.door import cli
+    from patterns.show import output
+
+    patch = pytest.MonkeyPatch()
+    for module in (output, cli):
+        patch.setattr(module, "PROG", "python -m patterns")
+    yield
+    patch.undo()
 
 
 @pytest.fixture(params=BACKENDS, scope="module")

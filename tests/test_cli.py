@@ -616,3 +616,57 @@ def test_old_and_new_transport_spellings_together(argv: list[str], said: str) ->
         err.splitlines()[-1]
         == f"python -m patterns: error: argument {said}: give --transport alone"
     )
+
+
+# adapt: misuse is one line and exit status 2, found before any run (none of these starts one:
+# a run would take seconds, and print a table).
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--rounds", "0"], "argument --rounds: must be between 1 and 9, got 0"),
+        (["--scale", "0"], "argument --scale: must be between 0.1 and 10, got 0"),
+        (["--rows", "fixed 7"], "argument --rows: invalid choice: 'fixed 7'"),
+        (["--backend", "tokio"], "argument --backend: invalid choice: 'tokio'"),
+        (["--transport", "simulated", "--client", "httpx"], "--client: only with --transport http"),
+        (["--client", "aiohttp", "--backend", "trio"], "--client: aiohttp does not run on trio"),
+        (["--plot", "picture.nope"], "matplotlib cannot write .nope files"),
+        (["--limit", "5"], "argument --limit: adapt does not take it"),
+    ],
+)
+def test_adapt_misuse(argv: list[str], said: str) -> None:
+    status, out, err = run("adapt", *argv)
+    assert status == 2
+    assert out == ""
+    assert len(err.splitlines()) == 1
+    assert said in err
+
+
+# adapt, tiny: its JSON holds each row's median run and share, every run, and the verdict the
+# sentence reads; the oracle is measured even when not asked for.
+def test_adapt_json() -> None:
+    argv = ["--backend", "trio", "--transport", "simulated", "--rows", "fixed 5"]
+    status, out, _ = run("adapt", *argv, "--rounds", "1", "--scale", "0.1", "--json")
+    assert status == 0
+    data = json.loads(out)
+    assert [r["row"] for r in data["rows"]] == ["oracle", "fixed 5"]
+    assert len(data["runs"]) == 2
+    assert data["rows"][0]["share"] == 1.0
+    assert 0 < data["rows"][1]["share"] < 1
+    assert data["verdict"]["held"] == ["fixed 5 (trio, simulated) falls short"]
+    assert "fixed 5 left capacity idle" in data["sentence"]
+
+
+# --adaptive: an ordinary run with a limit that adapts, up to --limit; its sentence says so.
+def test_adaptive_run() -> None:
+    argv = ["--items", "40", "--latency", "0.005", "0.005", "--limit", "12", "--capacity", "4"]
+    status, out, _ = run("worker-pool", *argv, "--adaptive", "gradient")
+    assert status == 0
+    assert "up to 12 at a time, the limit adapting (Gradient: 4 at the start" in out
+    status, _, err = run("worker-pool", "--adaptive", "vegas")
+    assert status == 2
+    assert "argument --adaptive: invalid choice: 'vegas'" in err
+    # compare's sentence: the limit moved, so not "a limit of 12 is above the capacity".
+    status, out, _ = run("compare", *argv, "--adaptive", "aimd")
+    assert status == 0
+    assert "a limit adapting (AIMD, up to 12) probed past the service's capacity of 4" in out
+    assert "a limit of 12 is above" not in out

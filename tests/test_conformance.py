@@ -7,8 +7,9 @@ uvloop, trio) come from conftest.py.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -18,7 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patterns import Outcome, Pattern, collect_errors
+from patterns.adaptive import AIMD
 from patterns.buffered_ordered import stream as ordered_stream
+from patterns.retry import Budget, retrying
 
 from .spy import Boom, Spy, consume, expected, task_ids
 
@@ -390,7 +393,9 @@ def _gen(item: int) -> Iterator[int]:
 # What surely returns no awaitable is refused before any call, naming `work`; a plain function
 # returning a coroutine is as good as an async def.
 @pytest.mark.parametrize(
-    "work", [_agen, _gen, print, str, functools.partial(_gen)], ids=lambda w: repr(w)[:24]
+    "work",
+    [_agen, _gen, print, str, functools.partial(_gen)],
+    ids=["async-generator", "generator", "builtin", "class", "partial-of-generator"],
 )
 async def test_work_that_returns_no_awaitable_is_refused(pattern: Pattern, work: Any) -> None:
     with pytest.raises(TypeError, match=r"work must be an async callable.*async def"):
@@ -462,3 +467,186 @@ async def test_buffered_ordered_bad_arguments() -> None:
     with pytest.raises(TypeError, match="window"):
         async with ordered_stream(spy.work(), range(3), limit=4, window="8"):  # type: ignore[arg-type]
             pass  # pragma: no cover
+
+
+# --- an adaptive limit (patterns.adaptive) in place of an int, on every pattern and backend -------
+
+
+class Overloaded(Exception):
+    """The service turned the call away (a 429): what the adaptive limit cuts on, and a retry
+    retries."""
+
+    retry_after = 0.0  # the service's hint: at once (the retry adds its jitter)
+
+
+def aimd(initial: int = 2, maximum: int = 8) -> AIMD:
+    return AIMD(initial, maximum=maximum, overload=(Overloaded,))
+
+
+class Watch:
+    """Work under an adaptive limit that counts its calls in flight and holds each start to the
+    ceiling: the largest limit in force since the gate last held no more calls than its limit.
+    (A call let in under a larger limit may start just after a cut; none may start beyond it.)"""
+
+    def __init__(self, limit: AIMD) -> None:
+        self.limit = limit
+        self.running = self.peak = 0
+        self.ceiling = limit.limit
+        self.limits = [limit.limit]  # the limit at each change
+        self.over: list[tuple[int, int]] = []  # (in flight, ceiling) at each start above it
+        self.started: list[int] = []
+        self.cancelled: list[int] = []
+        self.shape: list[tuple[int, int]] = []  # (in flight, limit) at each start
+        limit.on_change = self.changed
+
+    def changed(self, new: int) -> None:
+        self.limits.append(new)
+        self.note()
+
+    def note(self) -> None:
+        limit = self.limit
+        fits = limit.in_flight <= limit.limit
+        self.ceiling = limit.limit if fits else max(self.ceiling, limit.limit)
+
+    def work(
+        self, latency: float = 0.001, service: Callable[[int], None] = lambda running: None
+    ) -> Callable[[int], Awaitable[str]]:
+        async def work(item: int) -> str:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+            self.started.append(item)
+            self.note()
+            self.shape.append((self.running, self.limit.limit))
+            if self.running > self.ceiling:
+                self.over.append((self.running, self.ceiling))
+            try:
+                service(self.running)  # may turn the call away
+                await anyio.sleep(latency)
+                return f"item_{item}_processed"
+            except anyio.get_cancelled_exc_class():
+                self.cancelled.append(item)
+                raise
+            finally:
+                self.running -= 1
+                self.note()
+
+        return work
+
+
+# With an adaptive limit, every item is run exactly once and its result comes back in input
+# order; a bounded pattern never has more calls in flight than the ceiling (Watch), and the limit,
+# in use, grows from where it started; every place in the gate is given back.
+async def test_adaptive_limit_exactly_once_and_never_above(pattern: Pattern) -> None:
+    limit = aimd()
+    watch = Watch(limit)
+    run: Any = pattern.run
+    assert await run(watch.work(), range(40), limit=limit) == expected(40)
+    assert sorted(watch.started) == list(range(40))
+    if pattern.BOUNDED:
+        assert watch.over == []
+        assert max(watch.limits) > 2  # it grew: the check above was not of a limit standing still
+        assert watch.peak > 2
+    assert limit.in_flight == 0
+
+
+# Shrinking under load: once the service turns away calls past 3 in flight, the retried
+# overloads bring the limit down and the calls in flight follow it down (never above the ceiling),
+# none cancelled; every item still runs to success exactly once, and every place is given back.
+async def test_adaptive_limit_shrinks_under_load(bounded: Pattern) -> None:
+    limit = aimd(initial=12, maximum=16)
+    watch = Watch(limit)
+
+    def service(running: int) -> None:
+        if len(watch.started) > 30 and running > 3:  # from the 31st call on, capacity 3
+            raise Overloaded
+
+    budget = Budget(1.0, reserve=1000)
+    work = retrying(watch.work(0.001, service), attempts=50, base=0.001, cap=0.004, budget=budget)
+    run: Any = bounded.run
+    assert await run(work, range(80), limit=limit) == expected(80)
+    assert watch.over == []
+    assert watch.cancelled == []
+    assert budget.retried > 0
+    assert min(watch.limits) <= 4  # the limit came down to the capacity...
+    # ...and the calls in flight with it: the last starts ran at most a few over the capacity.
+    assert max(running for running, _ in watch.shape[-20:]) <= 5
+    assert max(running for running, _ in watch.shape[:30]) >= 10
+    assert limit.in_flight == 0
+
+
+# Fail-fast with an adaptive limit: a failing call (here one the service turned away, which
+# also cuts the limit) propagates as raised, the same object, cancelling the rest; nothing runs
+# on and every place in the gate is given back.
+@pytest.mark.parametrize("error", [Boom(3), Overloaded("turned away")], ids=["boom", "overload"])
+async def test_adaptive_limit_fails_fast(pattern: Pattern, error: Exception) -> None:
+    limit = aimd(initial=3)
+    watch = Watch(limit)
+    before = task_ids()
+
+    def service(running: int) -> None:
+        if len(watch.started) == 6:
+            raise error
+
+    run: Any = pattern.run
+    with pytest.raises(type(error)) as caught:
+        await run(watch.work(0.005, service), range(20), limit=limit)
+    assert caught.value is error
+    assert watch.running == 0
+    assert watch.cancelled
+    assert task_ids() == before
+    assert limit.in_flight == 0
+
+
+# No orphans after a failure in the block, a break, or an outer cancellation: every call in
+# flight is cancelled and awaited before the block exits, and every place is given back.
+@pytest.mark.parametrize("how", ["error", "break", "cancel"])
+async def test_adaptive_limit_leaves_no_orphans(pattern: Pattern, how: str) -> None:
+    limit = aimd(initial=3)
+    watch = Watch(limit)
+    before = task_ids()
+    stream: Any = pattern.stream
+    with anyio.CancelScope() as outer, contextlib.suppress(_Stop):
+        async with stream(watch.work(0.002), range(60), limit=limit) as results:
+            async for _ in results:
+                if len(watch.started) < 8:
+                    continue
+                if how == "error":
+                    raise _Stop
+                if how == "break":
+                    break
+                outer.cancel()
+                await anyio.lowlevel.checkpoint()
+    assert watch.running == 0
+    assert task_ids() == before
+    assert limit.in_flight == 0
+    assert len(watch.started) < 60 or not pattern.BOUNDED
+
+
+# Nothing starts once the stream has stopped (a failure, a break, an outer cancellation), with
+# an adaptive limit too: the places the cancelled calls give back let no call in.
+@pytest.mark.parametrize("how", ["failure", "break", "cancel"])
+async def test_adaptive_limit_no_call_starts_after_a_stop(
+    pattern: Pattern, how: str, anyio_backend: tuple[str, dict[str, Any]]
+) -> None:
+    late_runs = []
+    runs = {"trio": 8, "asyncio": 2}[anyio_backend[0]]
+    for run in range(runs):
+        limit = aimd(initial=5)
+        late = _Late(fail_at=10 if how == "failure" else None)
+        stream: Any = pattern.stream
+        with anyio.CancelScope() as outer, contextlib.suppress(Boom):
+            async with stream(late.work, range(40), limit=limit) as results:
+                try:
+                    async for result in results:
+                        if result >= 10 and how == "break":
+                            late.stopped = True
+                            break
+                        if result >= 10 and how == "cancel":
+                            outer.cancel()
+                except anyio.get_cancelled_exc_class():
+                    late.stopped = True
+                    raise
+        if late.late:
+            late_runs.append((run, late.late))
+        assert limit.in_flight == 0
+    assert late_runs == [], f"(run, calls started late) over {runs} runs"

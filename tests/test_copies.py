@@ -25,8 +25,9 @@ PACKAGE = Path(__file__).parent.parent / "patterns"
 CHECK = Path(__file__).parent / "copied_recipe.py"
 CHECK_SERVER = Path(__file__).parent / "copied_server.py"
 BACKENDS = ["asyncio", "uvloop", "trio"]
-#: Every page a reader copies: the recipes of the contract, the adapters, the cluster's, the server.
-PAGES = [*PATTERNS, *ADAPTERS, *CLUSTER_PATTERNS, "server"]
+#: Every page a reader copies: the recipes of the contract, the adapters, the cluster's, the
+#: server, and the limit that adapts with its retries.
+PAGES = [*PATTERNS, *ADAPTERS, *CLUSTER_PATTERNS, "server", "adaptive", "retry"]
 
 
 @pytest.fixture(scope="module")

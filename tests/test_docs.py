@@ -38,10 +38,11 @@ def page_of(name: str) -> Path:
 
 
 # A recipe joins these tests by registering: every registered recipe's page is read; and the
-# accept-loop recipe's, which serves calls rather than makes them, so has no registry entry.
+# pages with no registry entry: the accept-loop recipe, which serves calls rather than makes
+# them, and the limit that adapts and its retries, which any recipe takes.
 RECIPES = [
     *(page_of(name) for name in [*PATTERNS, *ADAPTERS, *CLUSTER_PATTERNS]),
-    ROOT / "patterns" / "server.py",
+    *(ROOT / "patterns" / f"{name}.py" for name in ("server", "adaptive", "retry")),
 ]
 PAGES = [*DOCS, *RECIPES]
 PYTHON = Sybil(parsers=[PythonCodeBlockParser()])

@@ -22,7 +22,11 @@ pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("sooner_give_up")]
 # The exhibits over real HTTP start a server process each and measure a client: they have
 # their own tests (tests/test_footguns_http.py), with the same properties, sized for it.
 OVER_HTTP = {"two-limits", "client-bottleneck"}
-EXHIBITS = [name for name in exhibits() if name not in OVER_HTTP]
+# The retry exhibits measure a service over a schedule in time (a capacity that dips, calls that
+# arrive at a rate): they have their own tests (tests/test_footguns_retry.py), with the same
+# properties, each version run once per backend.
+RETRY = {"retry-holding", "retry-waves", "retry-storm"}
+EXHIBITS = [name for name in exhibits() if name not in OVER_HTTP | RETRY]
 # What each broken version's measurement must say: the predicted failure, not just "not ok".
 PREDICTED = {
     "early-release": "40 calls in flight at once, with a limit of 5",
@@ -73,7 +77,7 @@ HOLDING = {"unbounded-gather", "limiter-per-task"}
 def test_exhibits_are_listed() -> None:
     assert len(EXHIBITS) >= 5
     assert set(EXHIBITS) == set(PREDICTED)
-    assert set(exhibits()) == set(PREDICTED) | OVER_HTTP
+    assert set(exhibits()) == set(PREDICTED) | OVER_HTTP | RETRY
 
 
 # Each version runs once per backend: the tests below read the same verdict.

@@ -5,18 +5,15 @@ with warnings as errors)."""
 
 from __future__ import annotations
 
-import gc
 import re
-from collections.abc import Awaitable, Callable
 from types import ModuleType
-from typing import Any
 
 import anyio
 import anyio.lowlevel
 import pytest
 
-from patterns.footguns import Verdict, timeout_around_wait, unbounded_capacity
-from patterns.lab.service import Service
+from patterns.footguns import timeout_around_wait, unbounded_capacity
+from tests.cut_short import broken_cleans_up_when_cancelled
 
 pytestmark = pytest.mark.anyio
 
@@ -94,30 +91,4 @@ async def test_turned_away_calls_are_drawn() -> None:
 # Cancelled mid-run, a broken version leaves no task, no unawaited coroutine, no call in service.
 @pytest.mark.parametrize("name", MODULES)
 async def test_broken_cleans_up_when_cancelled(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    services: list[Service] = []
-
-    def recorded(*args: Any, **kwargs: Any) -> Service:
-        services.append(Service(*args, **kwargs))
-        return services[-1]
-
-    def midway() -> bool:  # calls in service, and a call already served or turned away
-        felt = services[0].felt if services else None
-        return bool(felt and felt.in_service and (felt.served or felt.turned_away))
-
-    monkeypatch.setattr(MODULES[name], "Service", recorded)
-    tasks, ended = len(anyio.get_running_tasks()), list[Verdict]()
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(_run_to_end, MODULES[name].broken, ended)
-            while not midway():  # cut as Ctrl+C would, wherever the run is then
-                await anyio.lowlevel.checkpoint()
-            tg.cancel_scope.cancel()
-    gc.collect()  # a coroutine left unawaited warns here, and warnings are errors
-    assert not ended  # cut off mid-run, not after it
-    assert len(anyio.get_running_tasks()) == tasks
-    [service] = services
-    assert (service.felt.in_service, service.felt.waiting) == (0, 0)
-
-
-async def _run_to_end(version: Callable[[], Awaitable[Verdict]], ended: list[Verdict]) -> None:
-    ended.append(await version())
+    await broken_cleans_up_when_cancelled(MODULES[name], monkeypatch)

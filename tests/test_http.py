@@ -12,7 +12,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ import httpx2  # noqa: E402 - only once the extra is known to be there
 from patterns import buffered_unordered, collect_errors, scatter_gather  # noqa: E402
 from patterns.lab.http import (  # noqa: E402
     CLIENTS,
+    Call,
     HTTPUnavailable,
     Served,
     ServerFailed,
@@ -38,7 +39,7 @@ from patterns.lab.http import (  # noqa: E402
     require,
     serving,
 )
-from patterns.lab.service import Overloaded  # noqa: E402
+from patterns.lab.service import Felt, Overloaded  # noqa: E402
 from patterns.lab.workload import Item, WorkFailed, Workload  # noqa: E402
 
 pytestmark = pytest.mark.anyio
@@ -56,10 +57,12 @@ PAIRS = [
     for backend in _BACKENDS
     for client in clients_for(backend)
 ]
+#: What a test does to a server under load, given the calls' latency.
+Step = Callable[[float], Awaitable[None]]
 
 
 @contextmanager
-def _server(*args: Any, **kwargs: Any) -> Iterator[Served]:
+def module_server(*args: Any, **kwargs: Any) -> Iterator[Served]:
     """``serving(...)`` held open from a thread of its own, for a module's tests to share (a
     server is a process: any test's event loop can call it)."""
     with (
@@ -72,25 +75,25 @@ def _server(*args: Any, **kwargs: Any) -> Iterator[Served]:
 @pytest.fixture(scope="module")
 def roomy() -> Iterator[Served]:
     """Room for every call (a capacity that is never reached), so that each call is counted."""
-    with _server(1000, behaviour="queue") as served:
+    with module_server(1000, behaviour="queue") as served:
         yield served
 
 
 @pytest.fixture(scope="module")
 def rejecting() -> Iterator[Served]:
-    with _server(4, behaviour="reject", retry_after=0.25) as served:
+    with module_server(4, behaviour="reject", retry_after=0.25) as served:
         yield served
 
 
 @pytest.fixture(scope="module")
 def queueing() -> Iterator[Served]:
-    with _server(3, behaviour="queue") as served:
+    with module_server(3, behaviour="queue") as served:
         yield served
 
 
 @pytest.fixture(scope="module")
 def degrading() -> Iterator[Served]:
-    with _server(2, behaviour="degrade") as served:
+    with module_server(2, behaviour="degrade") as served:
         yield served
 
 
@@ -223,6 +226,98 @@ async def test_queue_serves_all_within_capacity(queueing: Served) -> None:
     assert felt.waited_s > 0
 
 
+# The capacity changes mid-run, over HTTP, and the server follows it. Shrunk from 3 to 1 under
+# a steady load: the calls over it finish, then never more than 1 is in service and the calls
+# served fit one at a time (each is in service for its latency, so 1 slot serves at most
+# window / latency + 1 of them: 3 slots serve about three times that); a fresh burst peaks
+# at 1. Grown to 4 under load: the waiting calls go in at once. No call turned away or
+# lost. (The server is the same whatever the client's loop; it is given back its capacity.)
+@pytest.mark.parametrize("anyio_backend", [pytest.param(_BACKENDS["asyncio"], id="asyncio")])
+async def test_resize_mid_run_is_followed(queueing: Served) -> None:
+    latency = 0.01
+    await queueing.reset()
+    try:
+        async with calling(queueing.url) as call:
+            done = await under_load(call, latency, queueing, full=3, then=shrunk(queueing, 1))
+            assert done, "the load ran"
+            with anyio.fail_after(5):
+                await idle(queueing)  # the callers' hang-ups reach the server
+            await queueing.reset()
+            assert await at_once(call, [Item(n, latency) for n in range(5)]) == [
+                f"item_{n}_processed" for n in range(5)
+            ]
+            felt = await queueing.felt()
+            assert (felt.peak_in_service, felt.served) == (1, 5)
+            await under_load(call, latency, queueing, full=1, then=grown(queueing, 4))
+        felt = await queueing.felt()
+        assert felt.turned_away == 0
+        assert felt.peak_in_service == 4
+        assert (await queueing.health())["capacity"] == 4
+    finally:
+        with anyio.fail_after(5):
+            await idle(queueing)
+        await queueing.resize(3)
+
+
+async def under_load(
+    call: Call, latency: float, served: Served, full: int, then: Step
+) -> list[str]:
+    """Six callers calling in a loop until the service has ``full`` in service and at least one
+    waiting, and ``then`` has run; what they got back (each call's result)."""
+    done: list[str] = []
+
+    async def caller(first: int) -> None:
+        for n in range(first, 1_000_000, 6):
+            done.append(await call(Item(n, latency)))
+
+    async with anyio.create_task_group() as group:
+        for first in range(6):
+            group.start_soon(caller, first)
+        with anyio.fail_after(5):
+            await until(served, lambda felt: felt.in_service == full and felt.waiting > 0)
+            await then(latency)
+        group.cancel_scope.cancel()
+    assert all(d == f"item_{d.split('_')[1]}_processed" for d in done), done[:5]
+    return done
+
+
+def shrunk(served: Served, capacity: int) -> Step:
+    async def shrink(latency: float) -> None:
+        assert await served.resize(capacity) > capacity
+        await until(served, lambda felt: felt.in_service <= capacity)  # those over it finish
+        started = anyio.current_time()  # the server's window is within this one
+        seen: list[int] = []
+        first = await served.felt()
+        while len(seen) < 10 or anyio.current_time() - started < 0.1:
+            seen.append((await served.felt()).in_service)
+        last = await served.felt()
+        window = anyio.current_time() - started
+        assert max(seen) == capacity, seen  # full, and never over
+        # Half as much again for the server's ms-coarse timers (uvloop): 3 slots serve ~2x more.
+        assert last.served - first.served <= 1.5 * capacity * (window / latency + 1)
+
+    return shrink
+
+
+def grown(served: Served, capacity: int) -> Step:
+    async def grow(latency: float) -> None:
+        assert await served.resize(capacity) < capacity
+        await until(served, lambda felt: felt.in_service == capacity)  # the waiting go in
+
+    return grow
+
+
+async def idle(served: Served) -> None:
+    """Wait until nothing is in service or waiting (a call cancelled by its client leaves)."""
+    await until(served, lambda felt: not (felt.in_service or felt.waiting))
+
+
+async def until(served: Served, ready: Callable[[Felt], bool]) -> None:
+    """Ask the server what it felt until ``ready`` says yes (another process: no event)."""
+    while not ready(await served.felt()):  # noqa: ASYNC110 - another process
+        await anyio.sleep(0.002)
+
+
 # degrade: nothing turned away, everyone served, more than the capacity in service at once.
 async def test_degrade_serves_everyone(degrading: Served) -> None:
     await degrading.reset()
@@ -290,6 +385,8 @@ async def fail_inside(seen: list[Served]) -> None:
         seen.append(served)
         async with calling(served.url) as call:
             assert await call(Item(1, 0.0)) == "item_1_processed"
+        with pytest.raises(UnexpectedAnswer, match="409: cannot resize: this service has no"):
+            await served.resize(2)  # no capacity to change
         1 / 0  # noqa: B018
 
 
@@ -466,14 +563,22 @@ def test_bad_requests_are_refused_and_the_server_stays(roomy: Served) -> None:
         "/work": "/work needs index",
         "/work?index=1&index=2&latency=0": "index given twice",
         "/work?index": "a malformed query",
+        "/resize": "/resize needs capacity=N",
+        "/resize?capacity=2&latency=1": "/resize needs capacity=N",
+        "/resize?capacity=0": "capacity must be >= 1, got 0",
+        "/resize?capacity=-1": "capacity must be an int >= 1, got '-1'",
+        "/resize?capacity=2.5": "capacity must be an int >= 1, got '2.5'",
+        "/resize?capacity=1&capacity=2": "capacity given twice",
     }
     with httpx2.Client(base_url=roomy.url, trust_env=False) as client:
         for path, message in bad.items():
-            answer = client.get(path)
+            answer = client.request("POST" if path.startswith("/resize") else "GET", path)
             assert (answer.status_code, message in answer.text) == (400, True), path
         assert client.get("/nowhere").status_code == 404
         assert client.post("/work?index=1&latency=0").status_code == 405
         assert client.get("/reset").headers["allow"] == "POST"
+        assert client.get("/resize?capacity=2").headers["allow"] == "POST"
+        assert client.get("/health").json()["capacity"] == 1000  # not resized by any of them
         assert client.get("/health").json()["ok"] is True
         assert client.get("/work?index=7&latency=0").text == "item_7_processed"
 
@@ -493,6 +598,11 @@ async def test_bad_arguments_and_a_missing_extra_are_named(monkeypatch: pytest.M
     with pytest.raises(ValueError, match="connections must be >= 1"):
         async with calling("http://127.0.0.1:9", connections=0):
             pass
+    nowhere = Served("http://127.0.0.1:9", 9, 0)  # nothing is sent: it would be a ServerFailed
+    with pytest.raises(ValueError, match="capacity must be >= 1, got 0"):
+        await nowhere.resize(0)
+    with pytest.raises(TypeError, match=r"capacity must be an int >= 1, got 2.5 \(float\)"):
+        await nowhere.resize(2.5)  # type: ignore[arg-type]
     real = __import__("importlib.util").util.find_spec
     monkeypatch.setattr(
         "importlib.util.find_spec", lambda name, *a: None if name == "httpx" else real(name, *a)

@@ -7,6 +7,8 @@ is exercised as a reader would use it.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import sys
 from pathlib import Path
 
 import nbformat
@@ -14,16 +16,20 @@ import pytest
 from nbclient import NotebookClient
 from nbformat import NotebookNode
 
-NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+from tests.notebook_lock import notebooks_lock
+
+ROOT = Path(__file__).parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
-# There are the four notebooks the README promises, committed without outputs.
+# There are the five notebooks the README promises, committed without outputs.
 def test_notebooks_are_committed_clean() -> None:
     assert [path.stem for path in NOTEBOOKS] == [
         "01-tour",
         "02-sweeps",
         "03-footguns",
         "04-parallelism",
+        "05-adaptive",
     ]
     for path in NOTEBOOKS:
         book = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
@@ -61,11 +67,28 @@ def executed(
     async def execute_all() -> list[NotebookNode | BaseException]:
         return await asyncio.gather(*map(execute, wanted), return_exceptions=True)
 
-    with pytest.MonkeyPatch.context() as monkeypatch:
+    with pytest.MonkeyPatch.context() as monkeypatch, notebooks_lock():
         monkeypatch.setenv("PATTERNS_NOTEBOOK_SMALL", "1")
         # jupyter_core warns about its old config paths unless told to use the new ones.
         monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
-        return dict(zip(wanted, asyncio.run(execute_all()), strict=True))
+        executed = dict(zip(wanted, asyncio.run(execute_all()), strict=True))
+        keep_for_the_site(executed)
+    return executed
+
+
+def keep_for_the_site(executed: dict[Path, NotebookNode | BaseException]) -> None:
+    """The site (mkdocs.yml) shows these executions as its recorded run, instead of executing
+    the notebooks again: kept in build/notebooks/ by the site's own writer."""
+    spec = importlib.util.spec_from_file_location("site_hooks", ROOT / "docs/site/hooks.py")
+    if spec is None or spec.loader is None:
+        return
+    site = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = site  # its dataclasses look their module up there
+    spec.loader.exec_module(site)
+    for path, book in executed.items():
+        if not isinstance(book, BaseException):
+            kept = ROOT / site.NOTEBOOK_CACHE / path.name
+            site.record(kept, book, site.source_hash(path), "tests/test_notebooks.py")
 
 
 # Each notebook executes, every cell, without an error.

@@ -5,6 +5,7 @@ The conformance suite covers it as a pattern too (it is registered as ``throttle
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import random
@@ -19,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from patterns.adaptive import AIMD
 from patterns.footguns import nested_throttle
 from patterns.throttle import Throttle, _RateWaiter
 
@@ -120,33 +122,115 @@ def _depth(tree: Tree) -> int:
     return 1 + max((_depth(child) for child in tree[1]), default=0)
 
 
-# Random call trees (depth <= 5, fan-out <= 4, siblings concurrent) complete, within the limit.
+class Overloaded(Exception):
+    """A call the service turned away: it cuts an adaptive limit."""
+
+
+def limited(kind: str, limit: int) -> tuple[Throttle, AIMD | None]:
+    """A throttle of ``limit`` permits: fixed, or an AIMD limit starting at 1 that may grow to
+    ``limit`` (and be cut, by ``Overloaded``)."""
+    if kind == "int":
+        return Throttle(limit), None
+    adaptive = AIMD(1, maximum=limit, overload=(Overloaded,))
+    return Throttle(adaptive), adaptive
+
+
+# Random call trees (depth <= 5, fan-out <= 4, siblings concurrent) complete, within the limit;
+# with an adaptive limit too, growing on success and cut by the leaves turned away (a nested
+# call's outcome counts): never more permits out of the pool than the limit in force.
+@pytest.mark.parametrize("kind", ["int", "aimd"])
 @settings(max_examples=20, deadline=None)
 @given(tree=trees.filter(lambda t: _depth(t) <= 5), limit=st.integers(1, 4))
-async def test_random_call_trees_complete(tree: Tree, limit: int) -> None:
-    throttle = Throttle(limit)
+async def test_random_call_trees_complete(kind: str, tree: Tree, limit: int) -> None:
+    throttle, adaptive = limited(kind, limit)
     working = Working()
+    above: list[tuple[int, int]] = []
+    ceiling = limit if adaptive is None else adaptive.limit
+
+    def check() -> None:
+        nonlocal ceiling
+        # The ceiling: the largest limit in force since the pool last held no more than it
+        # (a permit granted under a larger limit may still be running after a cut).
+        in_use = throttle.statistics().in_use
+        if adaptive is not None:
+            now = adaptive.limit
+            ceiling = now if in_use <= now else max(ceiling, now)
+        if in_use > ceiling:
+            above.append((in_use, ceiling))
 
     async def node(tree: Tree) -> None:
         own_ms, children = tree
+        check()
         await working.work(own_ms / 1000)
         async with anyio.create_task_group() as tg:
             for child in children:
-                tg.start_soon(throttle.run, node, child)
+                tg.start_soon(child_call, child)
         await working.work(own_ms / 1000)
+        if adaptive is not None and not children and own_ms == 0:
+            raise Overloaded  # a leaf turned away
+        check()
 
+    async def child_call(child: Tree) -> None:
+        with contextlib.suppress(Overloaded):
+            await throttle.run(node, child)
+
+    if adaptive is not None:
+        adaptive.on_change = lambda new: check()
     with anyio.fail_after(20):
-        await throttle.run(node, tree)
+        await child_call(tree)
+    assert above == []
     assert working.peak <= limit
     stats = throttle.statistics()
     assert stats.in_use == 0
     assert stats.waiting == 0
     assert stats.peak <= limit
+    assert adaptive is None or adaptive.in_flight == 0
+
+
+# An adaptive limit that grows lets the calls waiting in at once, up to the new limit; one cut
+# cancels no call in flight, and lets none in until the permits out are under it.
+async def test_adaptive_pool_follows_the_limit() -> None:
+    throttle, adaptive = limited("aimd", 8)
+    assert adaptive is not None
+    go, release = anyio.Event(), anyio.Event()
+    started, cancelled = 0, 0
+
+    async def hold() -> None:
+        nonlocal started, cancelled
+        started += 1
+        try:
+            await release.wait()
+        except anyio.get_cancelled_exc_class():  # pragma: no cover - the failure this shows
+            cancelled += 1
+            raise
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(throttle.run, go.wait)  # in: the limit is 1
+        await anyio.wait_all_tasks_blocked()
+        for _ in range(5):
+            tg.start_soon(throttle.run, hold)
+        await anyio.wait_all_tasks_blocked()
+        assert (started, throttle.statistics().waiting) == (0, 5)
+        go.set()  # a success with the limit in use: it grows to 2, and two are let in at once
+        await anyio.wait_all_tasks_blocked()
+        assert (adaptive.limit, started, throttle.statistics().in_use) == (2, 2, 2)
+        adaptive._observe(Overloaded(), 0.0, 2, adaptive._cuts)  # a cut, as an overload makes
+        assert adaptive.limit == 1
+        await anyio.wait_all_tasks_blocked()  # two out, over the limit: none let in
+        assert (started, throttle.statistics().waiting, throttle.statistics().in_use) == (2, 3, 2)
+        release.set()
+    assert (started, cancelled) == (5, 0)
+    assert (throttle.statistics().in_use, adaptive.in_flight) == (0, 0)
+
+
+async def _turned_away() -> None:
+    raise Overloaded
 
 
 # A fan-out still runs in parallel when the pool has room: one child borrows, others take fresh.
-async def test_fan_out_uses_the_pool_too() -> None:
-    throttle = Throttle(4)
+@pytest.mark.parametrize("kind", ["int", "aimd"])
+async def test_fan_out_uses_the_pool_too(kind: str) -> None:
+    throttle = Throttle(4) if kind == "int" else Throttle(AIMD(4, maximum=4))
     working = Working()
 
     async def parent() -> None:
@@ -202,8 +286,9 @@ async def test_scope_closes_with_the_parent() -> None:
 
 
 # A child that outlives its parent keeps its borrowed permit until it ends, then sends it home.
-async def test_child_outliving_parent_keeps_the_limit() -> None:
-    throttle = Throttle(1)
+@pytest.mark.parametrize("kind", ["int", "aimd"])
+async def test_child_outliving_parent_keeps_the_limit(kind: str) -> None:
+    throttle = Throttle(1) if kind == "int" else Throttle(AIMD(1, maximum=1))
     working = Working()
 
     async def parent(outer: anyio.abc.TaskGroup) -> None:

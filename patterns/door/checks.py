@@ -13,7 +13,7 @@ import contextlib
 import os
 from collections.abc import Callable
 
-from patterns.contract import check_choice
+from patterns.contract import Limit, check_choice
 from patterns.lab.backends import BackendUnavailable, check_backend
 from patterns.lab.calls import check_run_in
 from patterns.lab.files import SPARE_FILES, hard_limit, raise_soft_limit
@@ -79,6 +79,16 @@ def service(args: argparse.Namespace, workload: Workload) -> Service | None:
         raise UsageError(f"argument --service: {why} to no service")
     capacity = args.limit if args.capacity is None else args.capacity
     return Service(capacity, behaviour=check_choice("--service", behaviour, BEHAVIOURS))
+
+
+def limit(args: argparse.Namespace) -> int | Limit:
+    """``--limit``; with ``--adaptive``, a limit that adapts, from 4 (or less) up to it."""
+    if args.adaptive is None:
+        return int(args.limit)
+    from patterns.adaptive import AIMD, Gradient
+
+    kind = AIMD if args.adaptive == "aimd" else Gradient
+    return kind(min(4, args.limit), maximum=args.limit)
 
 
 def client(args: argparse.Namespace) -> str:

@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 
-from patterns.door import commands, options, serving
+from patterns.door import adapt, commands, options, serving
 from patterns.lab.registry import PATTERNS, summary
 from patterns.show.output import PROG, Failed, StdoutClosed, UsageError, error, say, warn
 
@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
          "for a service of known capacity", options.sweep),
         ("threads-vs-async", serving.threads_vs_async, "the toy server served by a thread per "
          "connection and by tasks, measured", options.threads_vs_async),
+        ("adapt", adapt.adapt, "a service whose capacity changes mid-run: adaptive limits "
+         "against fixed ones and the oracle, one table", adapt.options),
     ]:  # fmt: skip
         add_options(command(name, handler, about))
     return parser

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace, console: Console, err_console: Console) -> int
     """One pattern (``args.pattern``), or every one (``compare``), on the chosen workload."""
     workload = checks.workload(args)
     options = {
-        "limit": args.limit,
+        "limit": checks.limit(args),
         "backend": args.backend,
         "transport": args.transport,
         "run_in": args.run_in,

@@ -141,6 +141,10 @@ def run_options() -> argparse.ArgumentParser:
         help="calls in flight at most (default 5)",
     )  # fmt: skip
     run.add_argument(
+        "--adaptive", choices=("aimd", "gradient"), default=None,
+        help="the limit adapts (patterns.adaptive) from 4 up to --limit; --plot draws it",
+    )  # fmt: skip
+    run.add_argument(
         "--seed", type=int, default=defaults.seed, metavar="S",
         help=f"seed for latencies and failures (default {defaults.seed})",
     )  # fmt: skip

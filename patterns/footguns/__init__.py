@@ -28,6 +28,9 @@ def exhibits() -> dict[str, Exhibit]:
         nested_throttle,
         one_at_a_time,
         push_before_drive,
+        retry_holding,
+        retry_storm,
+        retry_waves,
         timeout_around_wait,
         two_limits,
         unbounded_capacity,
@@ -51,5 +54,8 @@ def exhibits() -> dict[str, Exhibit]:
         timeout_around_wait,
         two_limits,
         client_bottleneck,
+        retry_holding,
+        retry_waves,
+        retry_storm,
     )
     return {module.EXHIBIT.name: module.EXHIBIT for module in modules}

@@ -11,7 +11,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, cast
 
-from patterns.contract import Items, R, T, Work, check_work
+from patterns.contract import Items, Limit, R, T, Work, check_work
 
 __all__ = ["Items", "Outcome", "Pattern", "R", "T", "Work", "collect_errors"]
 
@@ -27,12 +27,13 @@ class Pattern(Protocol):
         ...
 
     def stream(
-        self, work: Work[T, R], items: Items[T], *, limit: int
+        self, work: Work[T, R], items: Items[T], *, limit: int | Limit
     ) -> AbstractAsyncContextManager[AsyncIterator[R]]:
-        """Results as they complete; leaving the block cancels whatever is still running."""
+        """Results as they complete; leaving the block cancels whatever is still running.
+        ``limit``: an int, or a limit that adapts (``patterns.adaptive``)."""
         ...
 
-    async def run(self, work: Work[T, R], items: Items[T], *, limit: int) -> list[R]:
+    async def run(self, work: Work[T, R], items: Items[T], *, limit: int | Limit) -> list[R]:
         """All results, in input order."""
         ...
 

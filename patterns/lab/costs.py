@@ -45,10 +45,29 @@ async def zero_work(item):
 
 async def main():
     recipe = importlib.import_module(sys.argv[1])
-    await recipe.run(zero_work, range(int(sys.argv[2])), limit=int(sys.argv[3]))
+    work, limit = zero_work, int(sys.argv[3])
+    if "gate" in sys.argv[4:]:  # the same limit, held by an adaptive limit's gate
+        from patterns.adaptive import AIMD
+        limit = AIMD(initial=limit, maximum=limit)
+    if "retry" in sys.argv[4:]:  # the same work, through retrying (which never retries here)
+        from patterns.retry import retrying
+        work = retrying(work)
+    await recipe.run(work, range(int(sys.argv[2])), limit=limit)
 
 anyio.run(main)
 """
+
+#: What the adaptive limit's gate and the retries add to a recipe, each counted as the worker
+#: pool with it less the worker pool without: (module, what is added), by page.
+ADDED = {
+    "adaptive": ("patterns.worker_pool", "gate"),
+    "retry": ("patterns.worker_pool", "retry"),
+}
+#: Where the README quotes them: "the gate adds 51k instr. per item" and "`retrying` 4.7k".
+ADDED_QUOTES = {
+    "adaptive": re.compile(r"(the gate adds )(\S*)( instr\. per item)"),
+    "retry": re.compile(r"(`retrying` adds )(\S*)( instr\. per item)"),
+}
 
 #: A chooser row of a recipe: its name, then its cost in the last cell.
 CHOOSER_ROW = re.compile(
@@ -67,11 +86,12 @@ def quoted(count: float) -> str:
     return f"{rounded(count)} instr."
 
 
-def instructions(module: str, items: int) -> int:
-    """The instructions a fresh interpreter executes to run ``module`` over ``items`` items."""
+def instructions(module: str, items: int, *added: str) -> int:
+    """The instructions a fresh interpreter executes to run ``module`` over ``items`` items
+    (with ``added``: ``gate``, ``retry``)."""
     proc = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, "-c", CHILD, module, str(items), str(LIMIT)],
+         sys.executable, "-c", CHILD, module, str(items), str(LIMIT), *added],
         capture_output=True, text=True, check=True,
         # The same hashes in every run: dict and set layouts, and so the count, repeat.
         env={**os.environ, "PYTHONHASHSEED": "0"},
@@ -82,10 +102,18 @@ def instructions(module: str, items: int) -> int:
     return int(found.group(1))
 
 
-def per_item(module: str) -> float:
+def per_item(module: str, *added: str) -> float:
     """The instructions ``module``'s plumbing spends per item: two sizes, the difference."""
-    small, large = (instructions(module, n) for n in SIZES)
+    small, large = (instructions(module, n, *added) for n in SIZES)
     return (large - small) / (SIZES[1] - SIZES[0])
+
+
+def measure_added() -> dict[str, float]:
+    """What each of :data:`ADDED` costs per item, over the recipe without it."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        bare = {module: pool.submit(per_item, module) for module, _ in ADDED.values()}
+        counts = {name: pool.submit(per_item, *how) for name, how in ADDED.items()}
+        return {name: counts[name].result() - bare[ADDED[name][0]].result() for name in ADDED}
 
 
 def measure() -> dict[str, float]:
@@ -117,6 +145,26 @@ def write_chooser(text: str, counts: dict[str, float]) -> str:
     return "".join(lines)
 
 
+def write_added(text: str, counts: dict[str, float]) -> str:
+    """``text`` (the README) with each of :data:`ADDED` quoted where it says so."""
+    for name, count in counts.items():
+        text, found = ADDED_QUOTES[name].subn(rf"\g<1>{rounded(count)}\g<3>", text)
+        if not found:
+            raise ValueError(
+                f"the README does not quote what {name} adds: {ADDED_QUOTES[name].pattern}"
+            )
+    return text
+
+
+def added_costs(text: str) -> dict[str, str]:
+    """What the README quotes for each of :data:`ADDED` ("51k"), by page."""
+    return {
+        name: found[2]
+        for name, quote in ADDED_QUOTES.items()
+        if (found := quote.search(text)) is not None
+    }
+
+
 def chooser_costs(text: str) -> dict[str, str]:
     """The last cell of each recipe's chooser row in ``text``, by recipe name."""
     rows = (CHOOSER_ROW.match(line) for line in text.splitlines())
@@ -130,6 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.write:  # a missing row or an unreadable file now, not after minutes of counting
         try:
             write_chooser(args.write.read_text(), dict.fromkeys(PATTERNS, 0.0))
+            write_added(args.write.read_text(), dict.fromkeys(ADDED, 0.0))
         except OSError as exc:
             parser.error(f"--write: cannot read {args.write}: {exc.strerror or exc}")
         except ValueError as exc:
@@ -137,8 +186,12 @@ def main(argv: list[str] | None = None) -> None:
     counts = measure()
     for name, count in counts.items():
         print(f"{name:<20} {count:>10,.0f} instructions per item ({rounded(count)})")
+    added = measure_added()
+    for name, count in added.items():
+        print(f"+ {name:<18} {count:>+10,.0f} instructions per item ({rounded(count)})")
     if args.write:
-        args.write.write_text(write_chooser(args.write.read_text(), counts))
+        text = write_chooser(args.write.read_text(), counts)
+        args.write.write_text(write_added(text, added))
 
 
 if __name__ == "__main__":

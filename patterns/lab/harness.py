@@ -13,12 +13,14 @@ by :mod:`patterns.lab.calls`; the report and its maths are :mod:`patterns.lab.re
 
 from __future__ import annotations
 
+import copy
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
+from patterns.contract import Limit
 from patterns.lab.backends import (
     BACKENDS,
     Backend,
@@ -101,7 +103,7 @@ async def ameasure(
     pattern: str | Pattern,
     workload: Workload | None = None,
     *,
-    limit: int = 5,
+    limit: int | Limit = 5,
     on_progress: Progress | None = None,
     clock: Clock = time.perf_counter,
     transport: Transport = "simulated",
@@ -125,13 +127,14 @@ async def ameasure(
     collect mode, so a call turned away is counted, not raised. ``transport="http"`` serves
     that model (or one without a limit) from a real server process for the run, called with
     ``client`` (:data:`patterns.lab.http.CLIENTS`); or from ``served``, one already running
-    (:func:`serving`), whose counters start afresh. ``transport="sleep"``, the old name of
-    ``"simulated"``, still works, with a DeprecationWarning.
+    (:func:`serving`), whose counters start afresh (``"sleep"``, simulated's old name, warns).
+    An adaptive ``limit`` bounds the pattern by its maximum and every call by its gate (inside
+    collect mode: it sees each call turned away); the report holds its ``limits`` over time.
     """
     workload = Workload() if workload is None else workload
     opened = open_calls(
         workload,
-        limit=limit,
+        limit=limit if isinstance(limit, int) else limit.maximum,
         transport=transport,
         run_in=run_in,
         service=service,
@@ -145,7 +148,7 @@ async def ameasure(
 async def _measured(
     pattern: str | Pattern,
     workload: Workload,
-    limit: int,
+    limit: int | Limit,
     calls: Calls,
     on_progress: Progress | None,
     clock: Clock,
@@ -157,10 +160,13 @@ async def _measured(
     call = calls.call
     if on_progress is not None:
         progress = on_progress
-        # Report calls as they start too, or "in flight" would read 0 until the first result;
-        # inside the probe, so that the count includes the call announcing itself.
+        # Report calls as they start too, or "in flight" reads 0 until the first result (inside
+        # the probe: the count includes the call announcing itself).
         call = _announcing(call, lambda: progress(len(arrivals), probe.in_flight))
     work: Work[Item, object] = probe.wrap(call)
+    bound = limit if isinstance(limit, int) else limit.maximum
+    if not isinstance(limit, int) and module.BOUNDED:  # outside the probe, inside collect mode
+        work = probe.watch(limit).gate(work)
     if calls.service is not None:
         # Collect mode for what the workload and the service decide (a failed item, a call
         # turned away): an Outcome, not the end of the run. Anything else (a server gone, a
@@ -170,9 +176,8 @@ async def _measured(
         # Collect mode: a failed item comes back as an Outcome instead of cancelling the run.
         work = collect_errors(work)
     failed = turned_away = 0
-    cpu_before = cpu_times()
-    start = clock()
-    async with module.stream(work, workload, limit=limit) as results:
+    cpu_before, start = cpu_times(), clock()
+    async with module.stream(work, workload, limit=bound) as results:
         async for result in results:
             arrivals.append(clock() - start)
             if isinstance(result, Outcome) and not result.ok:
@@ -190,7 +195,7 @@ async def _measured(
     return build_report(
         module.__name__.rpartition(".")[2],
         workload,
-        limit=limit,
+        limit=bound,
         bounded=module.BOUNDED,
         makespan=makespan,
         peak=probe.peak,
@@ -204,6 +209,8 @@ async def _measured(
         turned_away=turned_away,
         felt=felt,
         client=calls.client,
+        adaptive=None if isinstance(limit, int) or not module.BOUNDED else type(limit).__name__,
+        limits=[(max(0.0, at - start), value) for at, value in probe.limits],
     )
 
 
@@ -218,7 +225,7 @@ def _announcing(work: Work[T, R], announce: Callable[[], None]) -> Work[T, R]:
 async def acompare(
     workload: Workload | None = None,
     *,
-    limit: int = 5,
+    limit: int | Limit = 5,
     patterns: Iterable[str] | None = None,
     on_start: Callable[[str], Progress | None] | None = None,
     on_report: Callable[[Report], None] | None = None,
@@ -232,11 +239,12 @@ async def acompare(
 
     ``on_start(name)`` is called before each pattern runs and may return a progress callback;
     ``on_report(report)`` as each one finishes, so that a run cut short keeps what it did.
-    Over http, one server serves every pattern, its counters afresh for each.
+    Over http, one server serves every pattern, its counters afresh for each. Each pattern
+    gets a copy of an adaptive ``limit``, as given.
     """
     workload = Workload() if workload is None else workload
     names = PATTERNS if patterns is None else patterns
-    runs = ((name, limit, None if on_start is None else on_start(name)) for name in names)
+    runs = ((n, copy.deepcopy(limit), None if on_start is None else on_start(n)) for n in names)
     return await _in_turn(
         workload, runs, on_report, clock, transport, run_in=run_in, service=service, client=client
     )
@@ -267,7 +275,7 @@ async def asweep(
 
 async def _in_turn(
     workload: Workload,
-    runs: Iterable[tuple[str | Pattern, int, Progress | None]],
+    runs: Iterable[tuple[str | Pattern, int | Limit, Progress | None]],
     on_report: Callable[[Report], None] | None,
     clock: Clock,
     transport: Transport,
@@ -303,8 +311,7 @@ async def _in_turn(
 def _one_server(
     workload: Workload, transport: Transport, service: Service | None
 ) -> AbstractAsyncContextManager[Served | None]:
-    """One HTTP server for every run of a comparison or a sweep, or None where the runs need
-    none."""
+    """One HTTP server for every run of a comparison or a sweep (None where they need none)."""
     if transport == "http" and workload.kind == "io":
         return serving(service or Service())
     return nullcontext()
@@ -322,14 +329,14 @@ class _Run(TypedDict, total=False):
 
 
 class MeasureOptions(_Run, total=False):
-    limit: int
+    limit: int | Limit
     on_progress: Progress | None
     run_in: RunIn | None
     service: Service | None
 
 
 class CompareOptions(_Run, total=False):
-    limit: int
+    limit: int | Limit
     patterns: Iterable[str] | None
     on_start: Callable[[str], Progress | None] | None
     on_report: Callable[[Report], None] | None

@@ -6,7 +6,8 @@
   on a 429, and :class:`WorkFailed` for an item drawn to fail (decided here, as ``over_tcp``
   does: the server always serves).
 - :class:`Served` is a running server as its caller holds it: its url, port and process id,
-  and its own routes (``felt()``, ``reset()``, ``health()``), asked with httpx2.
+  and its own routes (``felt()``, ``reset()``, ``resize(capacity)``, ``health()``), asked
+  with httpx2.
 
 No client is imported until it is needed: without the ``http`` extra (``pip install -e
 '.[http]'``) this module imports, and :func:`require` says what is missing. The server itself
@@ -211,6 +212,17 @@ class Served:
         service or waiting)."""
         await self._ask("POST", "/reset", 204)
 
+    async def resize(self, capacity: int) -> int:
+        """Change the service's capacity now, mid-run (``POST /resize?capacity=N``), and return
+        the capacity it had. Calls in service over a smaller capacity finish, and none starts
+        until they are under it; a larger one lets waiting calls in at once. A capacity that is
+        not an int >= 1 is a TypeError or ValueError here, before anything is sent; a server
+        with no capacity to change (started without one) answers 409, an UnexpectedAnswer."""
+        check("capacity", capacity)
+        answer = json.loads(await self._ask("POST", f"/resize?capacity={capacity}", 200))
+        was: int = answer["was"]
+        return was
+
     async def health(self) -> dict[str, Any]:
         """What the server says of itself: its service's parameters, its loop, its server."""
         about: dict[str, Any] = json.loads(await self._ask("GET", "/health", 200))
@@ -233,7 +245,8 @@ class Served:
 
 
 def control_client(url: str, timeout: float = 10.0) -> Any:
-    """An httpx2 client for the server's own routes (``/felt``, ``/reset``, ``/health``)."""
+    """An httpx2 client for the server's own routes (``/felt``, ``/reset``, ``/resize``,
+    ``/health``)."""
     import httpx2
 
     # verify=False: plain HTTP has no TLS to verify, and building the context costs 47 ms.

@@ -6,7 +6,8 @@ uvicorn, in a process of its own, and :func:`serving`, which starts and stops th
   served and ``429`` with ``Retry-After`` when it is turned away (the exact seconds in
   ``X-Retry-After`` too: HTTP's header takes whole seconds). ``GET /felt`` gives the
   service's counters, ``POST /reset`` starts them afresh (``409`` while a call is in service
-  or waiting), ``GET /health`` says it is up.
+  or waiting), ``POST /resize?capacity=N`` changes its capacity now (``Service.resize``: it
+  scaled, or another client came), ``GET /health`` says it is up, and its parameters.
 - :func:`main` is the process: ``python -m patterns.lab.http`` serves the app with uvicorn,
   on ``--port`` for you to try, or on the listening socket ``--fd`` handed down.
 - :func:`serving` binds a port on 127.0.0.1, starts that process on it, waits until
@@ -91,10 +92,12 @@ class ServiceApp:
             else:
                 self.service.felt = Felt()
                 await _answer(send, 204, b"")
+        elif route == ("POST", "/resize"):
+            await self._resize(scope["query_string"], send)
         elif route == ("GET", "/health"):
             await _answer(send, 200, _json(self._health()), _JSON)
-        elif scope["path"] in ("/work", "/felt", "/reset", "/health"):
-            allow = b"POST" if scope["path"] == "/reset" else b"GET"
+        elif scope["path"] in ("/work", "/felt", "/reset", "/resize", "/health"):
+            allow = b"POST" if scope["path"] in ("/reset", "/resize") else b"GET"
             await _answer(send, 405, b"method not allowed", headers=[(b"allow", allow)])
         else:
             await _answer(send, 404, b"not found")
@@ -125,16 +128,24 @@ class ServiceApp:
         elif answer is not None:
             await _answer(send, 200, answer)
 
+    async def _resize(self, query: bytes, send: Send) -> None:
+        """``200`` with ``{"capacity": N, "was": M}``; ``400`` for a capacity that is not an int
+        >= 1, ``409`` for a service without one to change."""
+        try:
+            capacity, was = parse_capacity(query.decode("latin-1")), self.service.capacity
+        except ValueError as error:
+            return await _answer(send, 400, str(error).encode())
+        if was is None:
+            return await _answer(send, 409, b"cannot resize: this service has no capacity")
+        self.service.resize(capacity)
+        await _answer(send, 200, _json({"capacity": capacity, "was": was}), _JSON)
+
     def _health(self) -> dict[str, Any]:
-        service = self.service
+        now = ("capacity", "behaviour", "queue_limit", "retry_after", "rate")  # resized, too
         return {
             "ok": True,
             "pid": os.getpid(),
-            "capacity": service.capacity,
-            "behaviour": service.behaviour,
-            "queue_limit": service.queue_limit,
-            "retry_after": service.retry_after,
-            "rate": service.rate,
+            **{name: getattr(self.service, name) for name in now},
             "loop": current_backend(),  # uvloop or asyncio
             **self.about,
         }
@@ -150,17 +161,8 @@ async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> N
 def parse_item(query: str) -> Item:
     """The item a ``/work`` query asks for: ``index`` an int >= 0, ``latency`` a finite number
     of seconds from 0 to a day, each exactly once; else a ValueError saying what is wrong (the
-    server answers it with a 400). The item never
-    fails here: whether it fails is the client's to decide."""
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True, max_num_fields=10)
-    except ValueError:
-        raise ValueError(f"a malformed query: {query!r}") from None
-    fields: dict[str, str] = {}
-    for name, value in pairs:
-        if name in fields:
-            raise ValueError(f"{name} given twice")
-        fields[name] = value
+    server answers it with a 400). The item never fails here: that is the client's to decide."""
+    fields = _fields(query)
     if {"index", "latency"} - fields.keys():
         raise ValueError("/work needs index=N&latency=SECONDS")
     index, latency = fields["index"], fields["latency"]
@@ -172,6 +174,30 @@ def parse_item(query: str) -> Item:
         raise ValueError(f"latency must be a number of seconds, got {latency!r}") from None
     # A day at most: past it, a sleep is no simulation (and uvloop's timer overflows).
     return Item(int(index), check("latency", seconds, 0, MAX_LATENCY_S, whole=False))
+
+
+def parse_capacity(query: str) -> int:
+    """The capacity a ``/resize`` query asks for: ``capacity`` an int >= 1, exactly once; else
+    a ValueError saying what is wrong (the server answers it with a 400)."""
+    if (fields := _fields(query)).keys() != {"capacity"}:
+        raise ValueError("/resize needs capacity=N (an int >= 1), and nothing else")
+    if not ((text := fields["capacity"]).isascii() and text.isdecimal()) or len(text) > 18:
+        raise ValueError(f"capacity must be an int >= 1, got {text[:40]!r}")
+    return int(check("capacity", int(text)))  # 0: "capacity must be >= 1, got 0"
+
+
+def _fields(query: str) -> dict[str, str]:
+    """A query's fields, each given once; else a ValueError saying what is wrong."""
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True, max_num_fields=10)
+    except ValueError:
+        raise ValueError(f"a malformed query: {query!r}") from None
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        if name in fields:
+            raise ValueError(f"{name} given twice")
+        fields[name] = value
+    return fields
 
 
 _JSON = b"application/json"

@@ -3,7 +3,8 @@
 The idea is aiometer's ``Spy``: count calls in flight on entry and exit. The probe also notes
 each call's start and end (on an injected clock, so tests can drive time) and gives it a
 *lane*, the lowest one free when it starts, so a timeline can draw one row per lane: a bounded
-pattern never uses more than ``limit`` lanes.
+pattern never uses more than ``limit`` lanes. Given a limit that moves (``patterns.adaptive``),
+it notes the limit's value each time it changes (:meth:`Probe.watch`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import os
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Generic
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from patterns.lab.core import R, T, Work
+
+L = TypeVar("L")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +30,16 @@ class Call(Generic[T]):
     start: float
     end: float
     ok: bool
+
+
+@runtime_checkable
+class Moving(Protocol):
+    """A limit that moves and says so: ``patterns.adaptive``'s ``AIMD`` and ``Gradient``."""
+
+    @property
+    def limit(self) -> int: ...
+
+    on_change: Callable[[int], None] | None
 
 
 class Probe(Generic[T]):
@@ -42,6 +55,8 @@ class Probe(Generic[T]):
         #: Sum of every finished call's duration: divided by the makespan, the mean concurrency.
         self.busy = 0.0
         self.calls: list[Call[T]] = []
+        #: The watched limit's value from each change on: ``(clock time, limit)``.
+        self.limits: list[tuple[float, int]] = []
         self._free_lanes: list[int] = []
         self._lanes = 0
 
@@ -60,6 +75,18 @@ class Probe(Generic[T]):
                 self._exit(item, lane, start, ok)
 
         return probed
+
+    def watch(self, limit: L) -> L:
+        """``limit``, its value noted now and each time it changes (through its ``on_change``,
+        which this takes), if it says when it does; returned, to gate the work with."""
+        if isinstance(limit, Moving):
+            self.limits.append((self.clock(), limit.limit))
+
+            def changed(value: int) -> None:
+                self.limits.append((self.clock(), value))
+
+            limit.on_change = changed
+        return limit
 
     def _enter(self) -> int:
         self.in_flight += 1

@@ -81,6 +81,11 @@ class Report:
     service_p99_s: float | None = None
     #: The HTTP client of an http run ("httpx2", "httpx", "aiohttp"); None otherwise.
     client: str | None = None
+    #: A limit that adapted (``patterns.adaptive``): its kind ("AIMD"), and its value from each
+    #: change on, from the start of the run (``limit`` is then its maximum); None and empty for
+    #: a fixed limit.
+    adaptive: str | None = None
+    limits: tuple[tuple[float, int], ...] = field(default=(), repr=False)
 
     @property
     def succeeded(self) -> int:
@@ -127,6 +132,11 @@ class Report:
         if not self.items:
             return "No items: nothing ran."
         at_a_time = f"{self.limit} at a time" if self.bounded else f"all {self.items:,} at once"
+        if self.adaptive is not None and self.limits:
+            ends = f"{self.limits[0][1]} at the start, {self.limits[-1][1]} at the end"
+            at_a_time = (
+                f"up to {self.limit} at a time, the limit adapting ({self.adaptive}: {ends})"
+            )
         text = f"{self.workload.describe()} took {self.makespan_s:.2f} s, {at_a_time}: "
         if self.turned_away:
             away = f"the service turned {self.turned_away:,} of {self.items:,} away"
@@ -261,6 +271,8 @@ def build_report(
     turned_away: int = 0,
     felt: tuple[Service, Felt] | None = None,
     client: str | None = None,
+    adaptive: str | None = None,
+    limits: Sequence[tuple[float, int]] = (),
 ) -> Report:
     """A Report from what a run observed; every other figure (ideal, efficiency, speedup,
     percentiles) derived here, the same way for every harness.
@@ -324,6 +336,8 @@ def build_report(
         service_p95_s=service_p95,
         service_p99_s=service_p99,
         client=client,
+        adaptive=adaptive,
+        limits=tuple(limits),
     )
 
 

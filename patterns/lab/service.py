@@ -128,6 +128,19 @@ class Service:
             past = "queues the rest"  # with no capacity, there is nothing to slow down past
         return f"a service that {' and '.join(limits)} and {past}"
 
+    def resize(self, capacity: int) -> None:
+        """The capacity changes now (the service scaled, or another client came): calls in
+        service over the new capacity finish; none starts until they are under it."""
+        if self.capacity is None:
+            raise ValueError("resize needs a service with a capacity")
+        check("capacity", capacity)
+        self._free += capacity - self.capacity
+        self.capacity = capacity
+        while self._queue and self._free > 0:  # more room: the queue's head goes in
+            self._free -= 1
+            self.felt.waiting -= 1
+            self._queue.popleft().set()
+
     async def call(self, item: Item) -> str:
         """Serve ``item`` as the service would: ``do_work`` within the capacity; past it, turn
         the call away, queue it, or serve it slower."""
@@ -144,7 +157,7 @@ class Service:
         if self.behaviour == "degrade":
             return await self._degraded(item, self.capacity)
         felt = self.felt
-        if self._free == 0:  # full: turned away, or into the queue if there is room
+        if self._free <= 0:  # full: turned away, or into the queue if there is room
             if self.behaviour == "reject" or felt.waiting >= self.queue_limit:
                 felt.turned_away += 1
                 raise Overloaded(item, self.retry_after)
@@ -178,8 +191,9 @@ class Service:
 
     def _leave(self) -> None:
         """A call leaves service: its slot goes to the first in the queue (who stops waiting
-        now, not when its task next runs), or back to the free ones."""
-        if self._queue:
+        now, not when its task next runs), or back to the free ones; or, over a capacity
+        that has shrunk, away."""
+        if self._queue and self._free >= 0:
             self.felt.waiting -= 1
             self._queue.popleft().set()
         else:

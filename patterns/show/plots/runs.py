@@ -35,13 +35,19 @@ def report_figure(report: Report) -> Figure:
 
 
 def concurrency(report: Report, ax: Axes) -> None:
-    """Calls in flight over time, as a step line, with the limit drawn (and the service's
-    capacity, where there was one)."""
+    """Calls in flight over time, as a step line, with the limit drawn (an adaptive one as it
+    moved), and the service's capacity, where there was one."""
     steps = in_flight((c.start, c.end) for c in report.calls)
     times = [0.0, *(time for time, _ in steps)]
     counts = [0, *(count for _, count in steps)]
     ax.step(times, counts, where="post", color=OK, label="in flight")
-    if report.bounded:
+    if report.limits:  # a limit that adapted: its value over time, to the run's end
+        last = report.limits[-1]
+        steps = [*report.limits, (max(report.makespan_s, last[0]), last[1])]
+        label = f"limit ({report.adaptive}, up to {report.limit})"
+        ax.step([t for t, _ in steps], [n for _, n in steps], where="post", color=FAILED,
+                linestyle="--", label=label)  # fmt: skip
+    elif report.bounded:
         ax.axhline(report.limit, color=FAILED, linestyle="--", label=f"limit {report.limit}")
     if report.capacity is not None:
         capacity_line(ax, report.capacity, linestyle=":", linewidth=1.5)

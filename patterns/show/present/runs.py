@@ -128,6 +128,11 @@ def compare_sentence(reports: Sequence[Report]) -> str:
     if past:
         first = past[0]
         over = f"a limit of {first.limit} is above the service's capacity of {first.capacity}"
+        if first.adaptive is not None and first.limits:  # it moved: say where it went
+            over = (
+                f"a limit adapting ({first.adaptive}, up to {first.limit}) probed past the "
+                f"service's capacity of {first.capacity}, and came to {first.limits[-1][1]}"
+            )
         parts.append(f"{over}: " + ", ".join(_bounded_cost(r) for r in past))
     reference = kept[0] if kept else None
     parts += [_unbounded_cost(r, reference) for r in reports if not r.bounded]
