@@ -15,6 +15,7 @@ import pytest
 
 from patterns.footguns import Verdict, exhibits, retry_holding, retry_storm, retry_waves
 from patterns.footguns.retry_waves import busiest, retries
+from patterns.lab.service import Felt
 from tests.cut_short import broken_cleans_up_when_cancelled
 
 pytestmark = pytest.mark.anyio
@@ -159,3 +160,16 @@ async def test_retries_without_a_budget_storm(anyio_backend: object) -> None:
 @pytest.mark.parametrize("name", MODULES)
 async def test_broken_cleans_up_when_cancelled(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     await broken_cleans_up_when_cancelled(MODULES[name], monkeypatch)
+
+
+# A run the machine starved (the loop stood still for a tenth of it) is run again, not read:
+# its samples' longest gap tells, and a steady sampler's is a few ms.
+def test_a_stalled_run_is_told_apart() -> None:
+    felt = Felt()
+
+    def run(times: list[float]) -> retry_holding.Run:
+        return retry_holding.Run([], [], [(t, 0, 0) for t in times], felt, {})
+
+    assert not run([0.001 * n for n in range(1, 180)]).stalled
+    assert run([0.001, 0.002, 0.17, 0.171]).stalled
+    assert run([]).stalled

@@ -127,16 +127,19 @@ def test_ctrl_c_during_start_up() -> None:
     assert ours == [], "(ms after start, last frame) of tracebacks through our code"
 
 
-def _server_pids() -> set[int]:
-    """Every running ``python -m patterns.lab.http`` process: the HTTP service's servers."""
+def _server_pids(session: int) -> set[int]:
+    """Every running ``python -m patterns.lab.http`` process of ``session``: the servers a
+    command started (and not another test's, run beside this one by pytest -n 2)."""
     found = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 command = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
+                # /proc/PID/stat: "pid (comm) state ppid pgrp session ...": comm may hold spaces.
+                sid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[3])
+            except (OSError, ValueError, IndexError):
                 continue
-            if b"patterns.lab.http" in command:
+            if b"patterns.lab.http" in command and sid == session:
                 found.add(int(entry.name))
     return found
 
@@ -148,7 +151,6 @@ def _server_pids() -> set[int]:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_ctrl_c_over_http_leaves_no_server(backend: str) -> None:
     pytest.importorskip("uvicorn", reason="the http extra is not installed")
-    before = _server_pids()
     command = [sys.executable, "-m", "patterns", "compare", "--transport", "http"]
     proc = subprocess.Popen(
         [*command, "--latency", "5", "5", "--backend", backend],
@@ -161,9 +163,9 @@ def test_ctrl_c_over_http_leaves_no_server(backend: str) -> None:
     )
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not _server_pids() - before:
+        while time.monotonic() < deadline and not _server_pids(proc.pid):
             time.sleep(0.05)
-        assert _server_pids() - before, "no server started"
+        assert _server_pids(proc.pid), "no server started"
         time.sleep(0.5)  # into the calls
         os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole group
         _, err = proc.communicate(timeout=20)
@@ -171,4 +173,4 @@ def test_ctrl_c_over_http_leaves_no_server(backend: str) -> None:
         proc.kill()
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert _server_pids() - before == set()
+    assert _server_pids(proc.pid) == set()
