@@ -6,6 +6,7 @@ mid-run, a broken one leaves nothing behind (the suite runs with warnings as err
 
 from __future__ import annotations
 
+import time
 from types import ModuleType
 from typing import Any
 
@@ -15,7 +16,6 @@ import pytest
 
 from patterns.footguns import Verdict, exhibits, retry_holding, retry_storm, retry_waves
 from patterns.footguns.retry_waves import busiest, retries
-from patterns.lab.service import Felt
 from tests.cut_short import broken_cleans_up_when_cancelled
 
 pytestmark = pytest.mark.anyio
@@ -162,14 +162,28 @@ async def test_broken_cleans_up_when_cancelled(name: str, monkeypatch: pytest.Mo
     await broken_cleans_up_when_cancelled(MODULES[name], monkeypatch)
 
 
-# A run the machine starved (the loop stood still for a tenth of it) is run again, not read:
-# its samples' longest gap tells, and a steady sampler's is a few ms.
-def test_a_stalled_run_is_told_apart() -> None:
-    felt = Felt()
+# A run the machine starved (the event loop stood still for a tenth of it) is run again, not
+# read: the watch sees a stall, and a steady run is measured once.
+async def test_a_stalled_run_is_run_again() -> None:
+    watch = retry_holding.LoopWatch()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch.run)
+        await anyio.sleep(0.01)
+        time.sleep(0.05)  # noqa: ASYNC251 - the stall, on purpose
+        await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    assert watch.longest >= 0.04
+    for stalls, runs in (([1.0, 0.0], 2), ([0.0], 1), ([1.0, 1.0, 1.0], 2)):
+        assert await retry_holding.unstalled(_Stalling(stalls).measure) == runs
 
-    def run(times: list[float]) -> retry_holding.Run:
-        return retry_holding.Run([], [], [(t, 0, 0) for t in times], felt, {})
 
-    assert not run([0.001 * n for n in range(1, 180)]).stalled
-    assert run([0.001, 0.002, 0.17, 0.171]).stalled
-    assert run([]).stalled
+class _Stalling:
+    """A measurement whose n-th run stalls the loop for ``stalls[n]`` seconds; it returns n."""
+
+    def __init__(self, stalls: list[float]) -> None:
+        self.stalls, self.runs = stalls, 0
+
+    async def measure(self, watch: retry_holding.LoopWatch) -> int:
+        watch.longest = self.stalls[self.runs]
+        self.runs += 1
+        return self.runs

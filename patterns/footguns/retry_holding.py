@@ -22,11 +22,12 @@ every attempt at the service, the textbook retry loop, and a service that follow
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -39,6 +40,8 @@ from patterns.lab.service import Felt, Overloaded, Service
 from patterns.lab.workload import Item
 from patterns.retry import retrying
 
+M = TypeVar("M")
+
 #: The service: 10 calls of 5 ms at once, the rest turned away with a Retry-After of 100 ms.
 CAPACITY, CALL_S, HINT_S = 10, 0.005, 0.1
 #: (capacity, seconds): it dips to 2 for 20 ms, then comes back for longer than the hint.
@@ -48,7 +51,7 @@ ATTEMPTS, BASE_S = 5, 0.01
 #: How often the places held and the attempts at the service are sampled; a version whose
 #: calls held a place or more on average while not at the service slept holding them.
 SAMPLE_S, HOLDING = 0.001, 1.0
-#: A gap between samples this long is a stall of the event loop, not a measurement.
+#: The event loop standing still this long is the machine's stall, not a measurement.
 STALL_S = 0.018
 
 Call = Callable[[Item], Awaitable[str]]
@@ -175,30 +178,43 @@ class Run:
         return self.goodput(since) * (at - since) * call_s / allowed
 
     @property
-    def stalled(self) -> bool:
-        """Whether the event loop stood still for a tenth of the run (the machine starved the
-        process of CPU): a run whose calls could not even start says nothing of the retries."""
-        times = [at for at, _, _ in self.samples]
-        return not times or max(b - a for a, b in itertools.pairwise([0.0, *times])) > STALL_S
-
-    @property
     def held_asleep(self) -> float:
         """On average, the places held by a call that was not at the service: asleep."""
         idle = sum(held - attempting for _, held, attempting in self.samples)
         return idle / max(1, len(self.samples))
 
 
-async def measure(adaptive: bool) -> Run:
-    """The pool of ``CAPACITY`` around the textbook retry, or ``retrying`` in an AIMD's gate;
-    run again (twice at most) if the machine stalled the event loop through it."""
+class LoopWatch:
+    """The longest the event loop stood still while :meth:`run` ran: a task waking every ms."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+
+    async def run(self) -> None:
+        last = anyio.current_time()
+        while True:
+            await anyio.sleep(SAMPLE_S)
+            now = anyio.current_time()
+            self.longest, last = max(self.longest, now - last), now
+
+
+async def unstalled(measure: Callable[[LoopWatch], Awaitable[M]]) -> M:
+    """``measure(watch)``, run again (twice in all, at most) if the event loop stood still for
+    ``STALL_S`` through it: the machine starved the process, and the run says nothing."""
     for _ in range(2):
-        run = await _measure(adaptive)
-        if not run.stalled:
+        watch = LoopWatch()
+        found = await measure(watch)
+        if watch.longest <= STALL_S:
             break
-    return run
+    return found
 
 
-async def _measure(adaptive: bool) -> Run:
+async def measure(adaptive: bool) -> Run:
+    """The pool of ``CAPACITY`` around the textbook retry, or ``retrying`` in an AIMD's gate."""
+    return await unstalled(functools.partial(_measure, adaptive))
+
+
+async def _measure(adaptive: bool, watch: LoopWatch) -> Run:
     service, probe = Service(CAPACITY, behaviour="reject", retry_after=HINT_S), Instrument()
     attempts = Attempts(probe.clock)
     call = attempts.wrap(service.call)
@@ -226,6 +242,7 @@ async def _measure(adaptive: bool) -> Run:
         async with anyio.create_task_group() as tg:
             tg.start_soon(follow, service, SCHEDULE)
             tg.start_soon(sample)
+            tg.start_soon(watch.run)
             # Collected outside the gate: the gate sees each call's failure, the run goes on.
             async with worker_pool.stream(collect_errors(work), items, limit=workers) as done:
                 async for outcome in done:

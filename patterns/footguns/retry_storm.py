@@ -21,6 +21,7 @@ lands, at the service.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 from collections.abc import Callable
@@ -30,7 +31,14 @@ import anyio
 from anyio.abc import TaskGroup
 
 from patterns.footguns.exhibit import Exhibit, Instrument, Spans, Verdict
-from patterns.footguns.retry_holding import Attempt, Call, Outcome, follow
+from patterns.footguns.retry_holding import (
+    Attempt,
+    Call,
+    LoopWatch,
+    Outcome,
+    follow,
+    unstalled,
+)
 from patterns.footguns.retry_waves import levels
 from patterns.lab.service import Felt, Service
 from patterns.lab.workload import Item
@@ -145,6 +153,10 @@ class Run:
 
 async def measure(retry: Callable[[Call], Call]) -> Run:
     """Calls arriving for the schedule's time, each through ``retry``."""
+    return await unstalled(functools.partial(_measure, retry))
+
+
+async def _measure(retry: Callable[[Call], Call], watch: LoopWatch) -> Run:
     service, probe = Service(CAPACITY, behaviour="queue"), Instrument()
     answered: list[float] = []
     arrived = 0
@@ -162,6 +174,7 @@ async def measure(retry: Callable[[Call], Call]) -> Run:
                 answered.append(probe.clock())
 
             tg.start_soon(follow, service, SCHEDULE)
+            tg.start_soon(watch.run)
             start = anyio.current_time()
             for tick in itertools.count(1):
                 for _ in range(ARRIVING):

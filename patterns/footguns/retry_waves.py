@@ -18,6 +18,7 @@ lesson). Every attempt is counted where it lands, at the service, per 5 ms.
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +27,14 @@ import anyio
 
 from patterns import worker_pool
 from patterns.footguns.exhibit import Exhibit, Instrument, Spans, Verdict
-from patterns.footguns.retry_holding import Attempt, Attempts, Call, textbook
+from patterns.footguns.retry_holding import (
+    Attempt,
+    Attempts,
+    Call,
+    LoopWatch,
+    textbook,
+    unstalled,
+)
 from patterns.lab.core import collect_errors
 from patterns.lab.service import Felt, Service
 from patterns.lab.workload import Item
@@ -101,6 +109,10 @@ class Burst:
 
 async def measure(retry: Callable[[Call], Call]) -> Burst:
     """The burst, each call through ``retry``."""
+    return await unstalled(functools.partial(_measure, retry))
+
+
+async def _measure(retry: Callable[[Call], Call], watch: LoopWatch) -> Burst:
     service, probe = Service(CAPACITY, behaviour="reject", retry_after=HINT_S), Instrument()
     attempts = Attempts(probe.clock)
     work = retry(attempts.wrap(service.call))
@@ -108,7 +120,10 @@ async def measure(retry: Callable[[Call], Call]) -> Burst:
     # Every call at once (a limit of 60), each retried until served or given up: over in
     # 10 + 50 + 10 + 100 ms at most, and bounded by a timeout all the same.
     with anyio.fail_after(5):
-        await worker_pool.run(collect_errors(work), items, limit=CALLS)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch.run)
+            await worker_pool.run(collect_errors(work), items, limit=CALLS)
+            tg.cancel_scope.cancel()
     return Burst(attempts.log, service.felt)
 
 
