@@ -139,12 +139,14 @@ class Adaptive:
         minimum: int,
         maximum: int,
         overload: Overload | tuple[type[BaseException], ...],
+        backoff: float = 0.9,
     ) -> None:
         check("minimum", minimum)
         check("maximum", maximum, minimum)
         check("initial", initial, minimum, maximum)
         self.minimum = minimum
         self.maximum = maximum
+        self.backoff = check("backoff", backoff, 0.1, 0.99, whole=False)
         self.overload = overload_test(overload)
         self.in_flight = 0  # calls inside the gate now
         self._estimate = float(initial)  # the limit, before rounding down
@@ -152,8 +154,7 @@ class Adaptive:
         self._cuts = 0  # how many times the limit was cut: a call cuts only if started since
         #: Called with the new limit each time it changes (the lab's probe records it).
         self.on_change: Callable[[int], None] | None = None
-        #: The Throttle whose pool this limit sizes, if one does: then only it lets calls in (a
-        #: gate beside it would not wake the calls waiting in the throttle's line).
+        #: The Throttle whose pool this sizes, if any: then only it lets calls in.
         self.owner: object = None
 
     @property
@@ -271,8 +272,8 @@ class Adaptive:
         raise NotImplementedError
 
     def on_overload(self) -> None:
-        """The first call turned away of an overshoot: cut ``_estimate``."""
-        raise NotImplementedError
+        """The first call turned away of an overshoot: cut ``_estimate`` by ``backoff``."""
+        self._estimate *= self.backoff
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(limit={self.limit}, in_flight={self.in_flight})"
@@ -297,12 +298,16 @@ class _Held:
 
     def __init__(self, limit: Adaptive) -> None:
         self._limit = limit
-        self.inside = True
-        self._since = anyio.current_time()
-        self._in_flight = limit.in_flight
-        self._cuts = limit._cuts
+        self._begin()
         # The task's id: children inherit the variable, and must not give this place back.
         self._token = HELD.set((anyio.get_current_task().id, self))
+
+    def _begin(self) -> None:
+        """In the gate: the round trip starts now, against the limit as it is."""
+        self.inside = True
+        self._since = anyio.current_time()
+        self._in_flight = self._limit.in_flight
+        self._cuts = self._limit._cuts
 
     def release(self) -> None:
         HELD.reset(self._token)
@@ -323,10 +328,7 @@ class _Held:
         self._limit._leave()
         yield  # cancelled here, it is out of the gate: nothing to give back
         await self._limit._enter(first=True)
-        self.inside = True
-        self._since = anyio.current_time()
-        self._in_flight = self._limit.in_flight
-        self._cuts = self._limit._cuts
+        self._begin()
 
 
 class AIMD(Adaptive):
@@ -343,17 +345,14 @@ class AIMD(Adaptive):
         backoff: float = 0.9,
         overload: Overload | tuple[type[BaseException], ...] = is_overload,
     ) -> None:
-        super().__init__(initial, minimum=minimum, maximum=maximum, overload=overload)
-        check("backoff", backoff, 0.1, 0.99, whole=False)
-        self.backoff = backoff
+        super().__init__(
+            initial, minimum=minimum, maximum=maximum, overload=overload, backoff=backoff
+        )
 
     def on_success(self, rtt: float) -> None:
         # +1 per call until the first cut (the limit doubles per round trip), then +1/limit
         # per call: +1 per round trip, as many calls as the limit make one.
         self._estimate += 1 if not self._cuts else 1 / self._estimate
-
-    def on_overload(self) -> None:
-        self._estimate *= self.backoff
 
 
 class Gradient(Adaptive):
@@ -373,10 +372,11 @@ class Gradient(Adaptive):
         backoff: float = 0.9,
         overload: Overload | tuple[type[BaseException], ...] = is_overload,
     ) -> None:
-        super().__init__(initial, minimum=minimum, maximum=maximum, overload=overload)
+        super().__init__(
+            initial, minimum=minimum, maximum=maximum, overload=overload, backoff=backoff
+        )
         self.tolerance = check("tolerance", tolerance, 1, 10, whole=False)
         self.smoothing = check("smoothing", smoothing, 0.01, 1, whole=False)
-        self.backoff = check("backoff", backoff, 0.1, 0.99, whole=False)
         self._quickest = math.inf  # the no-load round trip: the least seen, let drift up
         self._window: list[float] = []  # the round trips of this window
 
@@ -396,5 +396,5 @@ class Gradient(Adaptive):
         self._estimate += self.smoothing * (target - self._estimate)
 
     def on_overload(self) -> None:
-        self._estimate *= self.backoff
+        super().on_overload()
         self._window.clear()
