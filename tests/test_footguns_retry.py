@@ -112,14 +112,15 @@ async def test_a_retry_holding_its_place_starves_the_service(anyio_backend: obje
     assert any(label == "backing off, out of the gate" for label, _, _ in fixed.spans)
 
 
-# Without jitter the 50 calls turned away by the burst come back in one instant (a wave of 40
-# or more in 5 ms, where the service has room for 10), and the service serves 10 a wave;
+# Without jitter the 50 calls turned away by the burst come back in one instant (a wave: more
+# than half the burst in 5 ms, the exhibit's own line, where the service has room for 10; 40
+# or more on a quiet machine, 32 once on a loaded one), and the service serves 10 a wave;
 # jittered, the same retries spread out, and more calls are served.
 async def test_retries_without_jitter_come_back_in_waves(anyio_backend: object) -> None:
     (_, waves), (_, spread) = [
         await _run(anyio_backend, "retry-waves", version) for version in ("broken", "fixed")
     ]
-    assert busiest(retries(waves.attempts)) >= 40
+    assert busiest(retries(waves.attempts)) > retry_waves.WAVE
     assert busiest(retries(spread.attempts)) <= retry_waves.WAVE
     served = [sum(a.outcome == "served" for a in run.attempts) for run in (waves, spread)]
     assert served[0] < served[1]
